@@ -1,0 +1,148 @@
+"""Quantization of a real threshold network into the integer reference model.
+
+First layer: the real neuron fires iff ``g . q + c >= 0`` on the integer input codes ``q``
+(``g``, ``c`` fold the input quantizer and the standardization into the weights). Any positive
+rescaling ``alpha`` leaves it unchanged, so we pick ``alpha`` (from a grid, by fewest hidden-bit
+changes on the training data), round ``W = round(alpha g)`` to signed ``weight_bits`` integers and
+set ``T = ceil(-alpha c)``. ``T`` is computed in exact rational arithmetic: because ``W . q`` is an
+integer, ``W . q >= -alpha c`` holds exactly when ``W . q >= ceil(-alpha c)``, and float rounding
+right at a level boundary would move the threshold by one.
+"""
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from .model import InputQuantizer, IntegerNetwork, OutputLayer, ThresholdLayer
+
+__all__ = ["QuantReport", "quantize_network", "quantize_neuron", "round_half_away",
+           "ceil_fraction"]
+
+
+@dataclass(frozen=True)
+class QuantReport:
+    """How far the integer network is from the real one on the training data.
+
+    ``changed_points``: training points for which any hidden bit differs (any layer);
+    ``changed_bits``: per hidden layer, total flipped bits; ``prediction_agreement``: fraction of
+    training points with the same prediction.
+    """
+    changed_points: int
+    changed_bits: list
+    n_points: int
+    prediction_agreement: float
+
+
+def round_half_away(x: Fraction) -> int:
+    """Round a rational to the nearest integer, halves away from zero (exact)."""
+    n = abs(x)
+    r = int(n)                       # floor for non-negative
+    if n - r >= Fraction(1, 2):
+        r += 1
+    return r if x >= 0 else -r
+
+
+def ceil_fraction(x: Fraction) -> int:
+    return -((-x.numerator) // x.denominator)
+
+
+def quantize_neuron(g, c, alpha):
+    """Exact integer neuron for ``g . q + c >= 0`` scaled by ``alpha`` (all Fractions)."""
+    W = [round_half_away(alpha * gi) for gi in g]
+    return W, ceil_fraction(-alpha * c)
+
+
+def _candidate_scales(gmax_abs, wmax, n_grid):
+    # Scales that put the largest |weight| between wmax/2 and wmax (beyond that rounding error
+    # relative to the weight grows again). Floats here only pick candidates; the chosen one
+    # becomes an exact Fraction.
+    return [Fraction(float(a)) / gmax_abs for a in np.linspace(wmax + 0.499, wmax / 2, n_grid)]
+
+
+def _quantize_layer(G, C, Q, H_ref, weight_bits, n_grid):
+    """G: list of per-neuron lists of Fraction weights; C: Fraction biases; Q: int inputs."""
+    wmax = (1 << (weight_bits - 1)) - 1
+    Ws, Ts = [], []
+    Qf = Q.astype(np.float64)
+    for j, (g, c) in enumerate(zip(G, C)):
+        gmax = max(abs(x) for x in g)
+        if gmax == 0:                                   # constant neuron: fires iff c >= 0
+            Ws.append([0] * len(g))
+            Ts.append(0 if c >= 0 else 1)
+            continue
+        best = None
+        for alpha in _candidate_scales(gmax, wmax, n_grid):
+            W, T = quantize_neuron(g, c, alpha)
+            if max(abs(w) for w in W) > wmax:
+                continue
+            flips = int(((Qf @ np.asarray(W, dtype=np.float64) >= T) != H_ref[:, j]).sum())
+            if best is None or flips < best[0]:
+                best = (flips, W, T)
+            if flips == 0:
+                break
+        Ws.append(best[1])
+        Ts.append(best[2])
+    return ThresholdLayer(np.asarray(Ws, dtype=np.int64).reshape(len(G), -1),
+                          np.asarray(Ts, dtype=np.int64))
+
+
+def quantize_network(fnet, X_train, *, input_bits=8, weight_bits=4, output_bits=8,
+                     classes=(), scale_grid=24, meta=None):
+    """Quantize a :class:`~thresh2hw.floatnet.FloatThresholdNetwork` into an IntegerNetwork.
+
+    Returns ``(IntegerNetwork, QuantReport)``. ``X_train`` fits the input quantizer (real
+    features) and scores candidate scales.
+    """
+    for name, v, lo in (("input_bits", input_bits, 1), ("weight_bits", weight_bits, 2),
+                        ("output_bits", output_bits, 2)):
+        if not isinstance(v, (int, np.integer)) or not lo <= v <= 24:
+            raise ValueError(f"{name} must be an integer in {lo}..24, not {v!r}")
+    X_train = np.asarray(X_train, dtype=np.float64)
+    iq = InputQuantizer.fit(X_train, bits=int(input_bits))
+    Q = iq.transform(X_train)
+    H_float = fnet.hidden_bits(X_train)
+    layers = []
+    x_int = Q
+    for l, U in enumerate(fnet.layers):
+        Uf = [[Fraction(float(v)) for v in col] for col in U.T]
+        if l == 0:
+            # a(q) = sum_i u_i (low_i + step_i q_i - mean_i) / scale_i + u_bias
+            lows = [Fraction(float(v)) for v in iq.low]
+            steps = [Fraction(float(v)) for v in iq.step]
+            means = [Fraction(float(v)) for v in fnet.mean]
+            scales = [Fraction(float(v)) for v in fnet.scale]
+            G = [[u[i] * steps[i] / scales[i] for i in range(len(steps))] for u in Uf]
+            C = [u[-1] + sum(u[i] * (lows[i] - means[i]) / scales[i]
+                             for i in range(len(steps))) for u in Uf]
+        else:                                           # inputs are the previous bits
+            G = [u[:-1] for u in Uf]
+            C = [u[-1] for u in Uf]
+        layer = _quantize_layer(G, C, x_int, H_float[l], int(weight_bits), scale_grid)
+        layers.append(layer)
+        x_int = layer.forward(x_int)
+
+    # Output layer: scores = h @ (s * w2), scaled to signed output_bits integers.
+    Cout = fnet.amplitudes[:, None] * fnet.out_weights
+    omax = (1 << (int(output_bits) - 1)) - 1
+    cmax = float(np.abs(Cout).max())
+    gamma = omax / cmax if cmax > 0 else 1.0
+    V = np.rint(Cout.T * gamma).astype(np.int64)
+    net = IntegerNetwork(task=fnet.task, input_bits=int(input_bits), hidden=tuple(layers),
+                         output=OutputLayer(V, np.zeros(V.shape[0], dtype=np.int64)),
+                         classes=list(classes), input_quantizer=iq, score_scale=1.0 / gamma,
+                         meta=dict(meta or {}))
+
+    H_int = net.hidden_bits(Q)
+    changed = np.zeros(len(Q), dtype=bool)
+    bits = []
+    for hf, hi in zip(H_float, H_int):
+        diff = hf != hi.astype(bool)
+        changed |= diff.any(axis=1)
+        bits.append(int(diff.sum()))
+    if fnet.task == "regression":
+        agree = float(np.mean(np.isclose(net.forward(Q) * net.score_scale,
+                                         fnet.predict_index(X_train), rtol=0.05, atol=0.05)))
+    else:
+        agree = float(np.mean(net.forward(Q) == fnet.predict_index(X_train)))
+    return net, QuantReport(changed_points=int(changed.sum()), changed_bits=bits,
+                            n_points=len(Q), prediction_agreement=agree)

@@ -1,0 +1,131 @@
+"""scikit-learn estimators for convex-trained threshold networks."""
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._convex import fit_convex
+
+__all__ = ["ThresholdNetworkClassifier", "ThresholdNetworkRegressor"]
+
+
+class _ConvexThresholdBase(BaseEstimator):
+    """Shared fit logic. Parameters are stored untouched (scikit-learn convention)."""
+
+    def __init__(self, *, beta=1e-2, beta_scale="max", n_arrangements=1000,
+                 sampler="gaussian", solver="auto", tol=1e-9, max_iter=10000, prune_tol=1e-6,
+                 random_state=0):
+        self.beta = beta
+        self.beta_scale = beta_scale
+        self.n_arrangements = n_arrangements
+        self.sampler = sampler
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.prune_tol = prune_tol
+        self.random_state = random_state
+
+    def _check_params(self):
+        if not isinstance(self.beta, numbers.Real) or not np.isfinite(self.beta) \
+                or self.beta <= 0:
+            raise ValueError(f"beta must be a positive number, not {self.beta!r}")
+        if not isinstance(self.n_arrangements, numbers.Integral) or self.n_arrangements < 1:
+            raise ValueError(f"n_arrangements must be a positive integer, "
+                             f"not {self.n_arrangements!r}")
+
+    def _fit_targets(self, X, Y, task):
+        self._check_params()
+        seed = check_random_state(self.random_state).randint(2 ** 31 - 1) \
+            if not isinstance(self.random_state, numbers.Integral) else int(self.random_state)
+        fit = fit_convex(X, Y, task, beta=self.beta, beta_scale=self.beta_scale,
+                         n_directions=self.n_arrangements, sampler=self.sampler,
+                         solver=self.solver, random_state=seed, prune_tol=self.prune_tol,
+                         tol=self.tol, max_iter=self.max_iter)
+        if not fit.converged:
+            warnings.warn(f"Lasso solver stopped at max_iter={self.max_iter} with duality gap "
+                          f"{fit.duality_gap:.3g}", RuntimeWarning, stacklevel=3)
+        self.fit_ = fit
+        self.network_ = fit.network
+        self.objective_ = fit.lasso_objective
+        self.duality_gap_ = fit.duality_gap
+        self.n_hidden_ = fit.network.n_hidden
+        return self
+
+    def _decision(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return self.network_.decision(X)
+
+
+class ThresholdNetworkClassifier(ClassifierMixin, _ConvexThresholdBase):
+    """Two-layer threshold network trained by the convex (group) Lasso.
+
+    Binary problems regress +-1 targets (class ``classes_[1]`` is +1; a decision value of 0
+    predicts it). Multi-class problems regress one-hot targets with a group Lasso (one output
+    vector per neuron) and predict the argmax, the lowest class index on ties.
+
+    Parameters
+    ----------
+    beta : float
+        Weight decay; a fraction of ``beta_max`` (the smallest beta giving the zero network)
+        when ``beta_scale="max"``, else absolute.
+    beta_scale : {"max", "absolute"}
+    n_arrangements : int
+        Directions sampled for the pattern dictionary (before deduplication).
+    sampler : {"gaussian", "data"}
+        Gaussian directions on ``[z, 1]``, or Gaussian normals through random training points.
+    solver : {"auto", "fast", "cvxpy"}
+    tol, max_iter : float, int
+        Relative duality-gap target and iteration cap of the fast solver.
+    prune_tol : float
+        Neurons with ``||W_j|| <= prune_tol * max ||W_j||`` are dropped.
+    random_state : int, RandomState or None
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    network_ : FloatThresholdNetwork
+    n_hidden_ : int
+    objective_ : float
+        Lasso optimum over the sampled patterns.
+    duality_gap_ : float or None
+    fit_ : ConvexFit
+    n_features_in_ : int
+    """
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y)
+        check_classification_targets(y)
+        self.classes_, idx = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError("Classifier can't train when only one class is present: "
+                             "a single class in y")
+        if len(self.classes_) == 2:
+            return self._fit_targets(X, np.where(idx == 1, 1.0, -1.0), "binary")
+        return self._fit_targets(X, np.eye(len(self.classes_))[idx], "multiclass")
+
+    def decision_function(self, X):
+        f = self._decision(X)
+        return f[:, 0] if f.shape[1] == 1 else f
+
+    def predict(self, X):
+        f = self._decision(X)
+        if f.shape[1] == 1:
+            return self.classes_[(f[:, 0] >= 0).astype(np.int64)]
+        return self.classes_[np.argmax(f, axis=1)]
+
+
+class ThresholdNetworkRegressor(RegressorMixin, _ConvexThresholdBase):
+    """Two-layer threshold network regressor trained by the convex Lasso (same parameters as
+    :class:`ThresholdNetworkClassifier`)."""
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y, y_numeric=True)
+        return self._fit_targets(X, np.asarray(y, dtype=np.float64), "regression")
+
+    def predict(self, X):
+        return self._decision(X)[:, 0]

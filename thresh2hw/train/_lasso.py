@@ -1,0 +1,125 @@
+"""Lasso / group-Lasso problems over 0/1 pattern dictionaries: cvxpy reference and dispatch.
+
+The problem solved everywhere in thresh2hw::
+
+    min_W  1/2 ||H W - Y||_F^2 + beta * sum_j ||W_j||_2
+
+with ``H`` an ``(n, P)`` 0/1 dictionary and ``Y`` of shape ``(n,)`` (plain Lasso, the norm of a
+scalar row is its absolute value) or ``(n, C)`` (group Lasso, one output vector per neuron).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["LassoResult", "beta_max", "lasso_objective", "dual_gap", "solve_cvxpy", "solve"]
+
+
+@dataclass(frozen=True)
+class LassoResult:
+    """Solution of one (group) Lasso.
+
+    Attributes
+    ----------
+    coef : ndarray, shape (P,) or (P, C)
+        Optimal weights, one row per dictionary column.
+    objective : float
+        Primal objective at ``coef``.
+    duality_gap : float or None
+        Primal minus dual objective at a feasible dual point built from the residual; an upper
+        bound on the suboptimality of ``coef``. ``None`` when not computed.
+    solver : str
+    n_iter : int
+    converged : bool
+    seconds : float
+    """
+    coef: np.ndarray
+    objective: float
+    duality_gap: float | None
+    solver: str
+    n_iter: int
+    converged: bool
+    seconds: float
+
+
+def _as_2d(Y):
+    Y = np.asarray(Y, dtype=np.float64)
+    return Y[:, None] if Y.ndim == 1 else Y
+
+
+def beta_max(H, Y):
+    """Smallest beta for which W = 0 is optimal: max_j ||H_j^T Y||_2."""
+    G = np.asarray(H, dtype=np.float64).T @ _as_2d(Y)
+    return float(np.sqrt((G * G).sum(axis=1)).max())
+
+
+def lasso_objective(H, Y, coef, beta):
+    """1/2 ||H W - Y||^2 + beta * sum_j ||W_j||_2, computed in float64."""
+    Y2 = _as_2d(Y)
+    W = _as_2d(coef)
+    R = np.asarray(H, dtype=np.float64) @ W - Y2
+    return float(0.5 * (R * R).sum() + beta * np.sqrt((W * W).sum(axis=1)).sum())
+
+
+def dual_gap(H, Y, coef, beta):
+    """Duality gap at ``coef`` using the scaled residual as dual point.
+
+    The dual is ``max_theta 1/2||Y||^2 - 1/2||Y - theta||^2`` s.t. ``||H_j^T theta|| <= beta``;
+    ``theta = s * (Y - H W)`` with the largest feasible ``s <= 1`` is feasible by construction.
+    """
+    Y2 = _as_2d(Y)
+    Hf = np.asarray(H, dtype=np.float64)
+    R = Y2 - Hf @ _as_2d(coef)
+    G = Hf.T @ R
+    norm_max = float(np.sqrt((G * G).sum(axis=1)).max())
+    s = 1.0 if norm_max <= beta else beta / norm_max
+    theta = s * R
+    dual = 0.5 * (Y2 * Y2).sum() - 0.5 * ((Y2 - theta) ** 2).sum()
+    return max(lasso_objective(H, Y, coef, beta) - float(dual), 0.0)
+
+
+def solve_cvxpy(H, Y, beta, *, solver="CLARABEL", verbose=False):
+    """Reference solve with cvxpy (CLARABEL by default). Returns a :class:`LassoResult`."""
+    import time
+
+    import cvxpy as cp
+
+    Y = np.asarray(Y, dtype=np.float64)
+    Hf = np.asarray(H, dtype=np.float64)
+    P = Hf.shape[1]
+    t0 = time.perf_counter()
+    if Y.ndim == 1:
+        w = cp.Variable(P)
+        penalty = cp.norm1(w)
+    else:
+        w = cp.Variable((P, Y.shape[1]))
+        penalty = cp.sum(cp.norm(w, 2, axis=1))
+    problem = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(Hf @ w - Y) + beta * penalty))
+    try:
+        problem.solve(solver=solver, verbose=verbose)
+    except cp.error.SolverError as exc:
+        raise RuntimeError(f"cvxpy solver {solver} failed: {exc}") from None
+    if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+        raise RuntimeError(f"cvxpy solver {solver} ended with status {problem.status!r}")
+    coef = np.asarray(w.value, dtype=np.float64) + 0.0   # + 0.0 turns -0. into 0.
+    stats = problem.solver_stats
+    return LassoResult(coef=coef, objective=lasso_objective(H, Y, coef, beta),
+                       duality_gap=dual_gap(H, Y, coef, beta), solver=f"cvxpy-{solver}",
+                       n_iter=int(getattr(stats, "num_iters", 0) or 0),
+                       converged=problem.status == cp.OPTIMAL,
+                       seconds=time.perf_counter() - t0)
+
+
+def solve(H, Y, beta, *, solver="auto", tol=1e-9, max_iter=10000, coef0=None):
+    """Solve the (group) Lasso with the named solver.
+
+    ``solver`` is ``"cvxpy"`` (CLARABEL, the reference), ``"fast"`` (the specialised solver of
+    :mod:`thresh2hw.train._fast`) or ``"auto"`` (fast whenever it is available).
+    """
+    if solver not in ("auto", "cvxpy", "fast"):
+        raise ValueError(f"solver must be 'auto', 'cvxpy' or 'fast', not {solver!r}")
+    if not (np.isfinite(beta) and beta > 0):
+        raise ValueError(f"beta must be a positive finite number, not {beta!r}")
+    if solver == "cvxpy":
+        return solve_cvxpy(H, Y, beta)
+    from ._fast import solve_fast
+    return solve_fast(H, Y, beta, tol=tol, max_iter=max_iter, coef0=coef0)
