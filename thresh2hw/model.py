@@ -217,11 +217,13 @@ class IntegerNetwork:
         """Bound every intermediate value; refuse networks whose sums could leave int64."""
         x_max = self.max_input
         for layer in self.hidden:
-            bound = np.abs(layer.weights).sum(axis=1) * x_max + np.abs(layer.thresholds)
+            bound = (np.abs(layer.weights.astype(np.float64)).sum(axis=1) * x_max
+                     + np.abs(layer.thresholds.astype(np.float64)))   # float: no wrap-around
             if bound.size and bound.max() >= 2 ** 62:
                 raise ModelFormatError("weights too large: a neuron sum could overflow int64")
             x_max = 1
-        bound = np.abs(self.output.weights).sum(axis=1) + np.abs(self.output.bias)
+        bound = (np.abs(self.output.weights.astype(np.float64)).sum(axis=1)
+                 + np.abs(self.output.bias.astype(np.float64)))
         if bound.max() >= 2 ** 62:
             raise ModelFormatError("output weights too large: a score could overflow int64")
 

@@ -5,7 +5,7 @@ from amaranth import *
 
 from ..ranges import bits_for_range
 
-__all__ = ["Term", "shape_for", "const_term", "adder_tree"]
+__all__ = ["Term", "shape_for", "const_term", "fit_range", "adder_tree"]
 
 
 def shape_for(lo, hi):
@@ -26,26 +26,33 @@ def const_term(v):
     return Term(C(v, shape_for(v, v)), v, v)
 
 
-def adder_tree(m, terms, name):
-    """Sum ``terms`` in a balanced binary tree; every node is a Signal sized from its exact range.
+def fit_range(value, lo, hi):
+    """``value`` cut to the exact width of ``[lo, hi]`` (safe: the value lies in that range).
 
-    A node's assignment truncates the Amaranth expression (which is always wide enough) to the
-    node's exact range, so no bit is ever lost. Returns a :class:`Term` (a 0 constant if empty).
+    Amaranth widens every sum by a bit; slicing back keeps trees minimal without extra signals,
+    which keeps the Python simulator fast (one expression per tree instead of one signal per
+    node).
+    """
+    shape = shape_for(lo, hi)
+    if len(value) <= shape.width:
+        return value
+    cut = value[:shape.width]
+    return cut.as_signed() if shape.signed else cut
+
+
+def adder_tree(terms):
+    """Sum ``terms`` in a balanced binary tree, each node cut to its exact range.
+
+    Returns a :class:`Term` (the constant 0 if ``terms`` is empty).
     """
     terms = list(terms)
     if not terms:
         return const_term(0)
-    level = 0
     while len(terms) > 1:
-        nxt = []
-        for k in range(0, len(terms) - 1, 2):
-            a, b = terms[k], terms[k + 1]
-            lo, hi = a.lo + b.lo, a.hi + b.hi
-            s = Signal(shape_for(lo, hi), name=f"{name}_l{level}_{k // 2}")
-            m.d.comb += s.eq(a.value + b.value)
-            nxt.append(Term(s, lo, hi))
+        nxt = [Term(fit_range(a.value + b.value, a.lo + b.lo, a.hi + b.hi), a.lo + b.lo,
+                    a.hi + b.hi)
+               for a, b in zip(terms[0::2], terms[1::2])]
         if len(terms) % 2:
             nxt.append(terms[-1])
         terms = nxt
-        level += 1
     return terms[0]

@@ -5,8 +5,8 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
 from ..model import IntegerNetwork
-from ..ranges import csd_digits
 from .arith import Term, adder_tree, const_term, shape_for
+from .plan import plan_network
 
 __all__ = ["ThresholdNetworkCircuit", "output_shape", "LATENCY"]
 
@@ -14,76 +14,43 @@ __all__ = ["ThresholdNetworkCircuit", "output_shape", "LATENCY"]
 LATENCY = 1
 
 
-def output_shape(net):
+def output_shape(net, plan=None):
     """Shape of the output payload: class index, positive-class bit, or integer score."""
     if net.task == "multiclass":
         return unsigned(bits_for(net.n_classes - 1))
     if net.task == "binary":
         return unsigned(1)
-    lo, hi = score_ranges(net)[0]
-    return shape_for(lo, hi)
+    s = (plan or plan_network(net)).scores[0]
+    return shape_for(s.lo, s.hi)
 
 
-def score_ranges(net):
-    """Exact range of each output score over all 0/1 hidden vectors."""
-    V, c = net.output.weights, net.output.bias
-    return [(int(c[k] + V[k][V[k] < 0].sum()), int(c[k] + V[k][V[k] > 0].sum()))
-            for k in range(V.shape[0])]
-
-
-def _neuron(m, name, weights, threshold, inputs):
-    """``1[sum w_i x_i >= T]`` as two unsigned shift-and-add trees and one comparator.
-
-    Each weight is split into canonical signed digits; ``+x << k`` terms go to the positive tree
-    and ``x << k`` of negative digits to the negative tree, so ``pos - neg = w . x`` and the test
-    becomes ``pos >= neg + T`` (or ``pos + (-T) >= neg``) without any signed adder. Returns a
-    Term that is a constant when the neuron cannot change over the input ranges.
-    """
-    pos, neg = [], []
-    for w, x in zip(weights, inputs):
-        if w == 0 or x.hi == 0:
-            continue
-        for shift, sign in csd_digits(w):
-            t = Term(x.value << shift if shift else x.value, x.lo << shift, x.hi << shift)
-            (pos if sign > 0 else neg).append(t)
-    lo = sum(t.lo for t in pos) - sum(t.hi for t in neg)
-    hi = sum(t.hi for t in pos) - sum(t.lo for t in neg)
-    if lo >= threshold:
-        return const_term(1)                                   # always fires
-    if hi < threshold:
-        return const_term(0)                                   # never fires
-    p = adder_tree(m, pos, f"{name}_pos")
-    n = adder_tree(m, neg, f"{name}_neg")
-    if threshold >= 0:
-        rhs = adder_tree(m, [n, const_term(threshold)], f"{name}_rhs") if threshold else n
-        lhs = p
+def _neuron(m, name, p, inputs):
+    """``1[pos - neg >= T]`` as two unsigned shift-and-add trees and one comparator: tested as
+    ``pos >= neg + T`` (or ``pos + (-T) >= neg``) so no signed adder is needed."""
+    if p.constant is not None:
+        return const_term(p.constant)
+    pos = adder_tree(Term(inputs[i].value << k, inputs[i].lo << k, inputs[i].hi << k)
+                     for i, k in p.pos_terms)
+    neg = adder_tree(Term(inputs[i].value << k, inputs[i].lo << k, inputs[i].hi << k)
+                     for i, k in p.neg_terms)
+    if p.threshold >= 0:
+        lhs, rhs = pos, adder_tree([neg, const_term(p.threshold)])
     else:
-        lhs = adder_tree(m, [p, const_term(-threshold)], f"{name}_lhs")
-        rhs = n
+        lhs, rhs = adder_tree([pos, const_term(-p.threshold)]), neg
     fire = Signal(name=name)
     m.d.comb += fire.eq(lhs.value >= rhs.value)
     return Term(fire, 0, 1)
 
 
-def _score(m, name, weights, bias, bits):
-    """``sum_j V_j h_j + c``: adds the constants selected by the hidden bits."""
-    pos, neg = [], []
-    const = int(bias)
-    for v, h in zip(weights, bits):
-        if v == 0 or h.hi == 0:
-            continue
-        if h.lo == 1:                                          # constant-on neuron folds in
-            const += v
-            continue
-        mag = abs(v)
-        t = Term(Mux(h.value, C(mag, shape_for(0, mag)), 0), 0, mag)
-        (pos if v > 0 else neg).append(t)
-    p = adder_tree(m, pos, f"{name}_pos")
-    n = adder_tree(m, neg, f"{name}_neg")
-    lo, hi = p.lo - n.hi + const, p.hi - n.lo + const
-    s = Signal(shape_for(lo, hi), name=name)
-    m.d.comb += s.eq(p.value - n.value + const)                # exact: s holds [lo, hi]
-    return Term(s, lo, hi)
+def _score(m, name, p, bits):
+    """Adds the constants selected by the hidden bits (AND gates, no multipliers)."""
+    def select(j, mag):
+        return Term(Mux(bits[j].value, C(mag, shape_for(0, mag)), 0), 0, mag)
+    pos = adder_tree(select(j, mag) for j, mag in p.pos_terms)
+    neg = adder_tree(select(j, mag) for j, mag in p.neg_terms)
+    s = Signal(shape_for(p.lo, p.hi), name=name)
+    m.d.comb += s.eq(pos.value - neg.value + p.offset)      # exact: s holds [lo, hi]
+    return Term(s, p.lo, p.hi)
 
 
 def _argmax(m, scores):
@@ -132,10 +99,11 @@ class ThresholdNetworkCircuit(wiring.Component):
         if not isinstance(network, IntegerNetwork):
             raise TypeError(f"network must be an IntegerNetwork, not {network!r}")
         self._net = network
+        self._plan = plan_network(network)
         self._in_layout = data.ArrayLayout(unsigned(network.input_bits), network.n_features)
         super().__init__({
             "i": In(stream.Signature(self._in_layout)),
-            "o": Out(stream.Signature(output_shape(network))),
+            "o": Out(stream.Signature(output_shape(network, self._plan))),
         })
 
     @property
@@ -143,19 +111,20 @@ class ThresholdNetworkCircuit(wiring.Component):
         return self._net
 
     @property
+    def plan(self):
+        return self._plan
+
+    @property
     def latency(self):
         return LATENCY
 
     def datapath(self, m, x):
         """Build the combinational network on the input view ``x``; return the result value."""
-        net = self._net
-        xmax = net.max_input
-        terms = [Term(x[k], 0, xmax) for k in range(net.n_features)]
-        for l, layer in enumerate(net.hidden):
-            W, T = layer.weights.tolist(), layer.thresholds.tolist()
-            terms = [_neuron(m, f"h{l}_{j}", W[j], T[j], terms) for j in range(layer.n_out)]
-        V, c = net.output.weights.tolist(), net.output.bias.tolist()
-        scores = [_score(m, f"score{k}", V[k], c[k], terms) for k in range(len(V))]
+        net, plan = self._net, self._plan
+        terms = [Term(x[k], 0, net.max_input) for k in range(net.n_features)]
+        for l, layer in enumerate(plan.layers):
+            terms = [_neuron(m, f"h{l}_{j}", p, terms) for j, p in enumerate(layer)]
+        scores = [_score(m, f"score{k}", p, terms) for k, p in enumerate(plan.scores)]
         if net.task == "multiclass":
             return _argmax(m, scores).value
         if net.task == "binary":

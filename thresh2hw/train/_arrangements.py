@@ -5,7 +5,7 @@ import numpy as np
 
 from ..floatnet import patterns
 
-__all__ = ["Arrangement", "sample_arrangements", "SAMPLERS"]
+__all__ = ["Arrangement", "sample_arrangements", "enumerate_arrangements", "SAMPLERS"]
 
 SAMPLERS = ("gaussian", "data")
 
@@ -74,3 +74,47 @@ def sample_arrangements(Z_aug, n_directions, *, sampler="gaussian", random_state
             keep_H.append(Hc[:, j])
     return Arrangement(U=np.stack(keep_U, axis=1), H=np.stack(keep_H, axis=1),
                        n_sampled=U.shape[1])
+
+
+def enumerate_arrangements(Z_aug):
+    """Every distinct non-zero pattern ``1[Z_aug u >= 0]``, exactly, for 1 or 2 features.
+
+    The sorted order of the projections ``z . v`` changes only at directions ``v`` orthogonal to
+    some ``z_i - z_j``, so one direction inside each arc between consecutive critical angles, with
+    one threshold between each pair of consecutive distinct projections, realises every
+    halfspace dichotomy (a tie at a critical angle is also realised next to it).
+    """
+    Z_aug = np.asarray(Z_aug, dtype=np.float64)
+    Z = Z_aug[:, :-1]
+    n, d = Z.shape
+    if d == 1:
+        Z = np.hstack([Z, np.zeros((n, 1))])
+    elif d != 2:
+        raise ValueError(f"exact enumeration supports 1 or 2 features, not {d}")
+    diff = Z[:, None, :] - Z[None, :, :]
+    iu = np.triu_indices(n, 1)
+    dx, dy = diff[..., 0][iu], diff[..., 1][iu]
+    keep = (dx != 0) | (dy != 0)
+    crit = np.arctan2(dy[keep], dx[keep]) + np.pi / 2
+    crit = np.sort(np.mod(np.concatenate([crit, crit + np.pi]), 2 * np.pi))
+    crit = np.unique(crit)
+    if crit.size == 0:
+        mids = np.array([0.0, np.pi])
+    else:
+        nxt = np.append(crit[1:], crit[0] + 2 * np.pi)
+        mids = (crit + nxt) / 2
+    gens, pats, seen = [], [], set()
+    for th in mids:
+        v = np.array([np.cos(th), np.sin(th)])
+        p = Z @ v
+        levels = np.unique(p)
+        cuts = np.concatenate([[levels[0] - 1.0], (levels[:-1] + levels[1:]) / 2])
+        for t in cuts:
+            u = np.concatenate([v[:d] if d == 2 else v[:1], [-t]])
+            h = patterns(Z_aug, u[:, None])[:, 0]
+            key = h.tobytes()
+            if h.any() and key not in seen:
+                seen.add(key)
+                gens.append(u)
+                pats.append(h)
+    return Arrangement(U=np.stack(gens, axis=1), H=np.stack(pats, axis=1), n_sampled=len(gens))

@@ -15,7 +15,7 @@ from ._arrangements import sample_arrangements
 from ._lasso import beta_max as compute_beta_max
 from ._lasso import lasso_objective, solve
 
-__all__ = ["ConvexFit", "Standardizer", "fit_convex", "reconstruct"]
+__all__ = ["ConvexFit", "Standardizer", "fit_convex", "fit_convex_path", "reconstruct"]
 
 # Norm given to reconstructed first-layer weights: 1[.] is scale-free, and a power of two keeps
 # every pre-activation's sign bit-identical while making their weight-decay term negligible.
@@ -72,34 +72,7 @@ def reconstruct(U, coef, support, std, task):
                                  out_weights=w2, task=task)
 
 
-def fit_convex(X, Y, task, *, beta=1e-2, beta_scale="max", n_directions=2000,
-               sampler="gaussian", solver="auto", random_state=0, prune_tol=1e-6, tol=1e-9,
-               max_iter=10000, progress=None):
-    """Sample patterns, solve the Lasso, reconstruct the threshold network.
-
-    Parameters
-    ----------
-    X : ndarray (n, d)
-    Y : ndarray (n,) or (n, C)
-        Targets: +-1 (binary), one-hot (multiclass) or real (regression).
-    beta : float
-        Regularization; absolute, or a fraction of ``beta_max`` if ``beta_scale == "max"``.
-    prune_tol : float
-        Support = rows with ``||W_j|| > prune_tol * max_j ||W_j||``.
-    """
-    if beta_scale not in ("max", "absolute"):
-        raise ValueError(f"beta_scale must be 'max' or 'absolute', not {beta_scale!r}")
-    std = Standardizer.fit(X)
-    Z = augment(std.transform(X))
-    Y = np.asarray(Y, dtype=np.float64)
-    arr = sample_arrangements(Z, n_directions, sampler=sampler, random_state=random_state)
-    if progress:
-        progress(f"sampled {arr.n_sampled} directions -> {arr.n_distinct} distinct patterns")
-    bmax = compute_beta_max(arr.H, Y)
-    b = beta * bmax if beta_scale == "max" else float(beta)
-    t0 = time.perf_counter()
-    res = solve(arr.H, Y, b, solver=solver, tol=tol, max_iter=max_iter)
-    seconds = time.perf_counter() - t0
+def _fit_from_result(arr, Y, X, std, task, b, bmax, res, seconds, prune_tol):
     coef = res.coef if res.coef.ndim == 2 else res.coef[:, None]
     norms = np.sqrt((coef * coef).sum(axis=1))
     top = norms.max() if norms.size else 0.0
@@ -112,3 +85,53 @@ def fit_convex(X, Y, task, *, beta=1e-2, beta_scale="max", n_directions=2000,
                      duality_gap=res.duality_gap, n_sampled=arr.n_sampled,
                      n_distinct=arr.n_distinct, solver=res.solver, solver_seconds=seconds,
                      converged=res.converged, coef=res.coef, support=support)
+
+
+def fit_convex_path(X, Y, task, betas, *, beta_scale="max", n_directions=2000,
+                    sampler="gaussian", solver="auto", random_state=0, prune_tol=1e-6, tol=1e-9,
+                    max_iter=10000, progress=None):
+    """Sample patterns once and solve the Lasso for each beta (largest first, warm-started).
+
+    Returns a list of :class:`ConvexFit` in the order of ``betas``.
+
+    Parameters
+    ----------
+    X : ndarray (n, d)
+    Y : ndarray (n,) or (n, C)
+        Targets: +-1 (binary), one-hot (multiclass) or real (regression).
+    betas : sequence of float
+        Regularization; absolute, or fractions of ``beta_max`` if ``beta_scale == "max"``.
+    prune_tol : float
+        Support = rows with ``||W_j|| > prune_tol * max_j ||W_j||``.
+    """
+    if beta_scale not in ("max", "absolute"):
+        raise ValueError(f"beta_scale must be 'max' or 'absolute', not {beta_scale!r}")
+    betas = [float(b) for b in betas]
+    if not betas or not all(np.isfinite(b) and b > 0 for b in betas):
+        raise ValueError(f"betas must be positive numbers, not {betas!r}")
+    std = Standardizer.fit(X)
+    Z = augment(std.transform(X))
+    Y = np.asarray(Y, dtype=np.float64)
+    arr = sample_arrangements(Z, n_directions, sampler=sampler, random_state=random_state)
+    if progress:
+        progress(f"sampled {arr.n_sampled} directions -> {arr.n_distinct} distinct patterns")
+    bmax = compute_beta_max(arr.H, Y)
+    fits = [None] * len(betas)
+    coef0 = None
+    for k in sorted(range(len(betas)), key=lambda k: -betas[k]):
+        b = betas[k] * bmax if beta_scale == "max" else betas[k]
+        t0 = time.perf_counter()
+        res = solve(arr.H, Y, b, solver=solver, tol=tol, max_iter=max_iter, coef0=coef0)
+        seconds = time.perf_counter() - t0
+        coef0 = res.coef
+        fits[k] = _fit_from_result(arr, Y, X, std, task, b, bmax, res, seconds, prune_tol)
+        if progress:
+            progress(f"beta={b:.4g}: {fits[k].network.n_hidden} neurons, objective "
+                     f"{fits[k].lasso_objective:.6g}, {seconds:.2f} s ({res.solver})")
+    return fits
+
+
+def fit_convex(X, Y, task, *, beta=1e-2, **kwargs):
+    """Sample patterns, solve the Lasso for one beta, reconstruct the threshold network
+    (keyword arguments as for :func:`fit_convex_path`)."""
+    return fit_convex_path(X, Y, task, [beta], **kwargs)[0]

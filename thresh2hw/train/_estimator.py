@@ -10,7 +10,20 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._convex import fit_convex
 
-__all__ = ["ThresholdNetworkClassifier", "ThresholdNetworkRegressor"]
+__all__ = ["ThresholdNetworkClassifier", "ThresholdNetworkRegressor", "encode_classes"]
+
+
+def encode_classes(y):
+    """``(classes, Y, task)``: +-1 targets for two classes (``classes[1]`` is +1), one-hot for
+    more. Raises ValueError for a single class."""
+    classes, idx = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError("Classifier can't train when only one class is present: "
+                         f"a single class ({classes[0]!r}) in y" if len(classes) else
+                         "no labels given")
+    if len(classes) == 2:
+        return classes, np.where(idx == 1, 1.0, -1.0), "binary"
+    return classes, np.eye(len(classes))[idx], "multiclass"
 
 
 class _ConvexThresholdBase(BaseEstimator):
@@ -100,13 +113,8 @@ class ThresholdNetworkClassifier(ClassifierMixin, _ConvexThresholdBase):
     def fit(self, X, y):
         X, y = validate_data(self, X, y)
         check_classification_targets(y)
-        self.classes_, idx = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError("Classifier can't train when only one class is present: "
-                             "a single class in y")
-        if len(self.classes_) == 2:
-            return self._fit_targets(X, np.where(idx == 1, 1.0, -1.0), "binary")
-        return self._fit_targets(X, np.eye(len(self.classes_))[idx], "multiclass")
+        self.classes_, Y, task = encode_classes(y)
+        return self._fit_targets(X, Y, task)
 
     def decision_function(self, X):
         f = self._decision(X)

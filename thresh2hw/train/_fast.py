@@ -46,6 +46,7 @@ import math
 import time
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 
 from ._lasso import LassoResult
 
@@ -56,6 +57,8 @@ _CHUNK_BYTES = 2 ** 25          # otherwise convert H to float64 in column chunk
 _TINY = np.finfo(np.float64).tiny
 _P0 = 100                       # first working-set size
 _ANDERSON_K = 5
+_DEBUG = False
+_CG_MAXITER = 25
 
 
 # ------------------------------------------------------------------------------------------
@@ -187,39 +190,213 @@ def _anderson(hist):
     return (c @ X[1:]).reshape(hist[0].shape)
 
 
-def _exact_1d(K, b, w, beta):
-    """Lasso on the active set with fixed signs: K_AA w_A = b_A - beta sign(w_A)."""
-    A = np.flatnonzero(w)
-    if A.size == 0:
-        return None
-    sgn = np.sign(w[A])
+def _objective_on(KA, bA, WA, beta, yy):
+    """Restricted objective when only the rows ``A`` of W are non-zero."""
+    rr = yy - 2.0 * float(np.vdot(bA, WA)) + float(np.vdot(WA, KA @ WA))
+    pen = float(np.abs(WA).sum()) if WA.ndim == 1 else float(np.sqrt((WA * WA).sum(axis=1)).sum())
+    return 0.5 * max(rr, 0.0) + beta * pen
+
+
+def _chol(M):
     try:
-        wa = np.linalg.solve(K[np.ix_(A, A)], b[A] - beta * sgn)
+        return cho_factor(M, lower=False, check_finite=False)
     except np.linalg.LinAlgError:
         return None
-    if not np.isfinite(wa).all() or np.any(np.sign(wa) != sgn):
-        return None
-    out = np.zeros_like(w)
-    out[A] = wa
-    return out
+
+
+def _newton_1d(K, b, w, beta, yy, eps=0.0, max_steps=None):
+    """Active-set (feature-sign) steps for the plain Lasso on the non-zeros of ``w``.
+
+    With the signs ``s`` of the active set ``A`` fixed, the objective equals the quadratic
+    ``q(x) = 1/2 x^T K_AA x - b_A^T x + beta s^T x`` on the orthant; we move from ``w_A`` towards
+    the minimiser of ``q`` and stop at the first sign change, where that coordinate is dropped
+    (``K_AA^{-1}`` is downdated in O(|A|^2)). The objective decreases at every accepted step;
+    stops at the restricted optimum (no sign change) or when a step does not decrease."""
+    A = np.flatnonzero(w)
+    if A.size == 0:
+        return w
+    KA = K[np.ix_(A, A)]
+    c = _chol(KA)
+    if c is None:
+        return w
+    Kinv = cho_solve(c, np.eye(A.size), check_finite=False)
+    bA = b[A]
+    wa = w[A].copy()
+    keep = np.ones(A.size, dtype=bool)       # positions of A still active
+    f = _objective_on(KA, bA, wa, beta, yy)
+    max_steps = A.size if max_steps is None else max_steps
+    for _ in range(max_steps):
+        sgn = np.sign(wa)
+        target = Kinv @ (bA - beta * sgn)
+        if not np.isfinite(target).all():
+            break
+        cross = np.sign(target) != sgn
+        if cross.any():
+            ci = np.flatnonzero(cross)
+            tc = wa[ci] / (wa[ci] - target[ci])
+            k = int(np.argmin(tc))
+            new = wa + float(tc[k]) * (target - wa)
+            new[ci[k]] = 0.0
+            new[np.sign(new) != sgn] = 0.0
+        else:
+            new = target
+        f_new = _objective_on(KA, bA, new, beta, yy)
+        if not f_new <= f:
+            break
+        wa, f = new, f_new
+        if not cross.any():
+            break
+        drop = np.flatnonzero(wa == 0.0)
+        # remove the dropped coordinates from A and downdate the inverse
+        for d in sorted(drop.tolist(), reverse=True):
+            col = Kinv[:, d].copy()
+            piv = col[d]
+            Kinv = Kinv - np.outer(col, col) / piv
+            Kinv = np.delete(np.delete(Kinv, d, axis=0), d, axis=1)
+            pos = np.flatnonzero(keep)[d]
+            keep[pos] = False
+            w[A[pos]] = 0.0
+        sel = wa != 0.0
+        wa = wa[sel]
+        KA = KA[np.ix_(sel, sel)]
+        bA = bA[sel]
+        if wa.size == 0:
+            break
+    w[A[keep]] = wa
+    return w
+
+
+def _pcg(apply_A, apply_M, rhs, rtol, maxiter):
+    x = np.zeros_like(rhs)
+    r = rhs.copy()
+    z = apply_M(r)
+    p = z.copy()
+    rz = float(np.vdot(r, z))
+    stop = rtol * math.sqrt(float(np.vdot(rhs, rhs)))
+    for _ in range(maxiter):
+        Ap = apply_A(p)
+        pAp = float(np.vdot(p, Ap))
+        if pAp <= 0:
+            break
+        alpha = rz / pAp
+        x += alpha * p
+        r -= alpha * Ap
+        if math.sqrt(float(np.vdot(r, r))) <= stop:
+            break
+        z = apply_M(r)
+        rz_new = float(np.vdot(r, z))
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    return x
+
+
+def _newton_2d(K, b, W, beta, yy, eps=0.0, max_steps=8):
+    """Newton-CG steps for the group Lasso on the non-zero blocks of ``W`` (where the objective
+    is smooth), preconditioned by ``(K_AA + diag(beta/||W_j||))^{-1}`` per output column, with
+    an Armijo backtracking line search on the exact objective (so the objective decreases)."""
+    f = None
+    for _ in range(max_steps):
+        A = np.flatnonzero(np.any(W != 0.0, axis=1))
+        if A.size == 0:
+            break
+        WA = W[A]
+        nrm = np.sqrt((WA * WA).sum(axis=1))
+        U = WA / nrm[:, None]
+        KA = K[np.ix_(A, A)]
+        bA = b[A]
+        cj = beta / nrm
+        g = KA @ WA - bA + beta * U
+        gg = float(np.vdot(g, g))
+        if f is None:
+            f = _objective_on(KA, bA, WA, beta, yy)
+        if gg <= (1e-14 * max(f, _TINY)) ** 2:
+            break
+        Mc = _chol(KA + np.diag(cj))
+        if Mc is None:
+            break
+
+        def apply_H(V):
+            return KA @ V + cj[:, None] * (V - U * (U * V).sum(axis=1, keepdims=True))
+
+        def apply_M(V):
+            return cho_solve(Mc, V, check_finite=False)
+
+        Dir = _pcg(apply_H, apply_M, -g,
+                   rtol=min(0.1, max(1e-5, math.sqrt(math.sqrt(gg) / max(f, _TINY)))),
+                   maxiter=_CG_MAXITER)
+        slope = float(np.vdot(g, Dir))
+        if not slope < 0:
+            break
+        # blocks whose radial component would pass through zero along the step are set to 0
+        # (Newton cannot follow the kink of ||W_j|| at 0 and would crawl towards it)
+        radial = (U * Dir).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_cross = np.where(radial < 0, nrm / -radial, np.inf)
+        t = 1.0
+        accepted = False
+        best = None
+        if (t_cross < 1.0).any():
+            # like the plain-Lasso active set: stop where the first block reaches zero
+            k = int(np.argmin(t_cross))
+            tk = float(t_cross[k])
+            WK = WA + tk * Dir
+            WK[k] = 0.0
+            fk = _objective_on(KA, bA, WK, beta, yy)
+            if fk < f:
+                best = (fk, tk, WK)
+        for _ in range(30):
+            WN = WA + t * Dir
+            WN[t_cross <= t] = 0.0
+            fn = _objective_on(KA, bA, WN, beta, yy)
+            if fn <= f + 1e-4 * t * slope or (best is not None and fn <= best[0]):
+                accepted = True
+                break
+            if best is not None and t <= best[1]:
+                break
+            t *= 0.5
+        if best is not None and (not accepted or best[0] < fn):
+            fn, t, WN = best
+            accepted = True
+            t = max(t, 1e-3)               # a kink step is progress, not a stall
+        if not accepted or t < 1e-3:       # blocked by a kink: leave it to the CD epochs
+            if accepted and fn < f:
+                W[A] = WN
+            break
+        dec = f - fn
+        if _DEBUG: print(f"   newton |A|={A.size} f={fn:.10g} dec={dec:.3e} t={t} gg={gg:.2e} nsmall={(nrm < 1e-3*nrm.max()).sum()}")
+        W[A] = WN
+        f = fn
+        if dec <= 1e-15 * max(f, _TINY) or (dec <= 0.05 * eps and t == 1.0):
+            break
+    return W
 
 
 def _solve_restricted(K, b, W, L, beta, yy, eps, max_epochs):
-    """CD + Anderson on ``min 1/2 W^T K W - b^T W + beta sum ||W_j||`` until the restricted
-    gap is ``<= eps`` or ``max_epochs`` epochs are spent. Returns (W, epochs)."""
+    """Minimise ``1/2 W^T K W - b^T W + beta sum ||W_j||`` (the problem restricted to a working
+    set, up to the constant ``1/2||Y||^2``) until its gap is ``<= eps`` or ``max_epochs`` CD
+    epochs are spent. Alternates CD epochs (which change the support), Anderson extrapolation
+    and Newton phases on the support; every step is accepted only if it does not increase the
+    objective. Returns (W, epochs)."""
     one_d = W.ndim == 1
     epoch = _epoch_1d if one_d else _epoch_2d
+    newton = _newton_1d if one_d else _newton_2d
     order = np.arange(K.shape[0]).tolist()
-    primal, dual, grad = _gram_gap(K, b, W, beta, yy)
     hist = [W.copy()]
     epochs = 0
-    last_sign = None
     while epochs < max_epochs:
-        epoch(K, W, grad, L, beta, order)
+        epoch(K, W, grad := (K @ W - b), L, beta, order) if epochs == 0 else epoch(K, W, grad, L, beta, order)
         epochs += 1
-        primal, dual, grad = _gram_gap(K, b, W, beta, yy)   # also resets rounding drift
+        primal, dual, grad = _gram_gap(K, b, W, beta, yy)
+        if _DEBUG: print(f"  epoch {epochs} primal={primal:.12g} gap={primal-dual:.3e} eps={eps:.3e} nnz={np.count_nonzero(W.any(axis=-1) if W.ndim==2 else W)}")
         if primal - dual <= eps:
             break
+        W_n = newton(K, b, W.copy(), beta, yy, eps)
+        p_n, d_n, g_n = _gram_gap(K, b, W_n, beta, yy)
+        if p_n <= primal:
+            W, primal, dual, grad = W_n, p_n, d_n, g_n
+            hist = [W.copy()]
+            if primal - dual <= eps:
+                break
         hist.append(W.copy())
         if len(hist) == _ANDERSON_K + 1:
             W_ex = _anderson(hist)
@@ -230,18 +407,6 @@ def _solve_restricted(K, b, W, L, beta, yy, eps, max_epochs):
                     if primal - dual <= eps:
                         break
             hist = [W.copy()]
-        if one_d:
-            sign = np.sign(W)
-            if last_sign is not None and np.array_equal(sign, last_sign):
-                W_ex = _exact_1d(K, b, W, beta)
-                if W_ex is not None:
-                    p_ex, d_ex, g_ex = _gram_gap(K, b, W_ex, beta, yy)
-                    if p_ex < primal:
-                        W, primal, dual, grad = W_ex, p_ex, d_ex, g_ex
-                        if primal - dual <= eps:
-                            break
-                        hist = [W.copy()]
-            last_sign = sign
     return W, epochs
 
 
@@ -346,9 +511,12 @@ def solve_fast(H, Y, beta, *, tol=1e-9, max_iter=10000, coef0=None) -> LassoResu
         else:
             new_ws = np.flatnonzero(usable)
         new_ws = np.sort(new_ws)
-        if np.array_equal(new_ws, ws):
+        same = np.array_equal(new_ws, ws)
+        if same:
             ws_size = min(n_usable, 2 * ws_size)   # no new column would enter: enlarge
         ws = new_ws
+        # the restricted problem is (nearly) the full one: solve it to the final accuracy
+        final = same or ws.size == n_usable
 
         # ---- Gram of the working set (float32 products of 0/1 are exact for n < 2**24) ------
         Hs = D.columns(ws)
@@ -357,7 +525,7 @@ def solve_fast(H, Y, beta, *, tol=1e-9, max_iter=10000, coef0=None) -> LassoResu
         b = Hs.T @ Y2
         L = np.diag(K).copy()
         Ws = W[ws].copy()
-        eps = max(0.3 * gap, 0.3 * tol * max(primal, _TINY))
+        eps = 0.3 * tol * max(primal, _TINY) if final else max(0.3 * gap, 0.3 * tol * max(primal, _TINY))
         if one_d:
             Wn, used = _solve_restricted(K, b[:, 0], Ws[:, 0].copy(), L, beta, yy, eps,
                                          max(1, max_iter - n_iter))
@@ -365,6 +533,7 @@ def solve_fast(H, Y, beta, *, tol=1e-9, max_iter=10000, coef0=None) -> LassoResu
         else:
             Wn, used = _solve_restricted(K, b, Ws, L, beta, yy, eps, max(1, max_iter - n_iter))
         n_iter += max(used, 1)
+        if _DEBUG: print(f"outer ws={ws.size} supp={supp.size} gap={gap:.3e} rel={gap/primal:.2e} eps={eps:.2e} used={used} t={time.perf_counter()-t0:.3f}")
         W[:] = 0.0
         W[ws] = Wn
 
@@ -380,6 +549,8 @@ def _gram(D, ws, Hs, cache, n):
     dt = np.float32 if n < 2 ** 24 else np.float64
     if cache is not None:
         old_ws, old_K = cache
+        if np.array_equal(old_ws, ws):
+            return old_K
         pos_old = np.searchsorted(old_ws, ws)
         pos_old = np.minimum(pos_old, max(old_ws.size - 1, 0))
         known = (old_ws.size > 0) & (old_ws[pos_old] == ws) if old_ws.size else np.zeros(ws.size, bool)

@@ -1,0 +1,31 @@
+import numpy as np
+import pytest
+
+from thresh2hw.model import IntegerNetwork, OutputLayer, ThresholdLayer
+
+
+def random_network(rng, *, d=6, hidden=(8,), n_out=4, task="multiclass", input_bits=4,
+                   wmax=7, vmax=5, sparsity=0.3):
+    """A random integer network with negative thresholds and mixed-sign output weights."""
+    layers = []
+    n_in, xmax = d, (1 << input_bits) - 1
+    for m in hidden:
+        W = rng.integers(-wmax, wmax + 1, size=(m, n_in))
+        W[rng.random((m, n_in)) < sparsity] = 0
+        # thresholds spread over the reachable sum range so most neurons really switch
+        lo = np.where(W < 0, W, 0).sum(axis=1) * xmax
+        hi = np.where(W > 0, W, 0).sum(axis=1) * xmax
+        T = np.array([rng.integers(l, h + 1) if h > l else 0 for l, h in zip(lo, hi)])
+        layers.append(ThresholdLayer(W, T))
+        n_in, xmax = m, 1
+    if task != "multiclass":
+        n_out = 1
+    V = rng.integers(-vmax, vmax + 1, size=(n_out, n_in))
+    c = rng.integers(-vmax, vmax + 1, size=n_out)
+    return IntegerNetwork(task=task, input_bits=input_bits, hidden=tuple(layers),
+                          output=OutputLayer(V, c))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)

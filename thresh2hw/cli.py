@@ -1,0 +1,488 @@
+"""Command line: ``thresh2hw demo | train | compile | simulate | predict``.
+
+Every user-facing failure ends in one line ``thresh2hw: error: ...`` and a non-zero exit
+(2 for bad usage or input, 1 for a failed check); outputs are written atomically.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import __version__
+
+__all__ = ["main"]
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):                  # one line, not usage + message
+        raise UserError(f"{message} (see '{self.prog} --help')")
+
+
+class _Log:
+    def __init__(self, quiet):
+        self.quiet = quiet
+
+    def __call__(self, msg):
+        if not self.quiet:
+            print(msg, file=sys.stderr, flush=True)
+
+    def progress(self, label):
+        if self.quiet or not sys.stderr.isatty():
+            return None
+
+        def show(k, n):
+            print(f"\r  {label}: {k}/{n}", end="", file=sys.stderr, flush=True)
+        return show
+
+    def end_progress(self):
+        if not self.quiet and sys.stderr.isatty():
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+
+
+# -- argument helpers ---------------------------------------------------------------------------
+def _positive_float(s):
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not (np.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"{s!r} is not a positive number")
+    return v
+
+
+def _float_list(s):
+    return tuple(_positive_float(t) for t in s.split(",") if t.strip())
+
+
+def _bits(lo, hi):
+    def parse(s):
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{v} is outside {lo}..{hi}")
+        return v
+    return parse
+
+
+def _add_training_options(p):
+    g = p.add_argument_group("training and quantization")
+    g.add_argument("--beta", type=_positive_float, default=None,
+                   help="weight decay as a fraction of beta_max (default: chosen from "
+                        "--beta-grid on a validation split)")
+    g.add_argument("--beta-absolute", action="store_true",
+                   help="read --beta/--beta-grid as absolute values, not fractions of beta_max")
+    g.add_argument("--beta-grid", type=_float_list, default=None, metavar="B1,B2,...",
+                   help="candidates for the validation choice of beta")
+    g.add_argument("--n-arrangements", type=_bits(1, 10 ** 7), default=None, metavar="P",
+                   help="directions sampled for the pattern dictionary (default 4000)")
+    g.add_argument("--sampler", choices=["gaussian", "data"], default=None,
+                   help="direction sampler (default gaussian)")
+    g.add_argument("--solver", choices=["auto", "fast", "cvxpy"], default="auto",
+                   help="Lasso solver: cvxpy+CLARABEL is the reference, fast the default")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--input-bits", type=_bits(1, 16), default=8, help="bits per input (8)")
+    g.add_argument("--weight-bits", type=_bits(2, 16), default=4,
+                   help="signed bits per first-layer weight (4)")
+    g.add_argument("--output-bits", type=_bits(2, 16), default=8,
+                   help="signed bits per output weight (8)")
+
+
+def _config(args, **defaults):
+    from .pipeline import TrainConfig
+    cfg = TrainConfig(**defaults)
+    cfg.beta = args.beta
+    if args.beta_grid:
+        cfg.beta_grid = args.beta_grid
+    cfg.beta_scale = "absolute" if args.beta_absolute else "max"
+    if args.n_arrangements:
+        cfg.n_arrangements = args.n_arrangements
+    if args.sampler:
+        cfg.sampler = args.sampler
+    cfg.solver, cfg.seed = args.solver, args.seed
+    cfg.input_bits, cfg.weight_bits, cfg.output_bits = \
+        args.input_bits, args.weight_bits, args.output_bits
+    return cfg
+
+
+def _ensure_dir(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output directory {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"output directory {path} is not writable")
+
+
+def _check_writable_file(path):
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        raise UserError(f"cannot write {path}: directory {d} does not exist")
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write {path}: directory {d} is not writable")
+    if os.path.isdir(path):
+        raise UserError(f"cannot write {path}: it is a directory")
+
+
+def _write_json(path, obj):
+    from ._io import write_text_atomic
+    write_text_atomic(path, json.dumps(obj, indent=1, sort_keys=True, default=_json_default)
+                      + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _load_model(path):
+    from .model import IntegerNetwork, ModelFormatError
+    try:
+        return IntegerNetwork.load(path)
+    except ModelFormatError as exc:
+        raise UserError(f"{path}: {exc}") from None
+
+
+def _load_data(path, label, has_label=True):
+    from .data import DataError, load_dataset
+    try:
+        return load_dataset(path, label=label, has_label=has_label)
+    except DataError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _quantize_for(net, X, what):
+    if X.shape[1] != net.n_features:
+        raise UserError(f"{what} has {X.shape[1]} features but the model expects "
+                        f"{net.n_features}")
+    if net.input_quantizer is None:
+        raise UserError("the model has no input quantizer; pass integer codes with --codes")
+    return net.input_quantizer.transform(X)
+
+
+def _codes_for(net, X, what):
+    if X.shape[1] != net.n_features:
+        raise UserError(f"{what} has {X.shape[1]} features but the model expects "
+                        f"{net.n_features}")
+    try:
+        return net.check_inputs(X)
+    except ValueError as exc:
+        raise UserError(f"{what}: {exc}") from None
+
+
+# -- stages shared by demo and the subcommands -------------------------------------------------
+def _train_stage(X, y, task, cfg, log, meta):
+    from .pipeline import train_integer_model
+    try:
+        out = train_integer_model(X, y, task, cfg, log=log, meta=meta)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    fit, q = out.fit, out.quant
+    gap = "n/a" if fit.duality_gap is None else f"{fit.duality_gap:.2e}"
+    log(f"[train]    {fit.n_sampled} directions -> {fit.n_distinct} distinct patterns; "
+        f"beta = {fit.beta / fit.beta_max:.3g} x beta_max; {fit.network.n_hidden} hidden "
+        f"neurons; Lasso objective {fit.lasso_objective:.6f}, reconstructed network "
+        f"{fit.reconstructed_objective:.6f} (gap {gap}, {fit.solver}); "
+        f"{out.seconds['train']:.1f} s")
+    log(f"[quantize] {cfg.input_bits}-bit inputs, {cfg.weight_bits}-bit weights, "
+        f"{cfg.output_bits}-bit output weights; hidden bits changed on {q.changed_points}/"
+        f"{q.n_points} training points; {out.seconds['quantize']:.1f} s")
+    return out
+
+
+def _compile_stage(net, out_dir, name, log):
+    from .emit import emit
+    t0 = time.perf_counter()
+    paths = emit(net, out_dir, name)
+    secs = time.perf_counter() - t0
+    size = os.path.getsize(paths["verilog"])
+    log(f"[compile]  {paths['verilog']} ({size / 1e6:.2f} MB), {os.path.basename(paths['rtlil'])}"
+        f", {os.path.basename(paths['interface'])}; {secs:.1f} s")
+    return paths, secs
+
+
+def _simulate(net, Q, log, *, adversarial=True, random=0, seed=0, vcd=None, label="data"):
+    from .sim import adversarial_vectors, check_circuit, random_vectors
+    rng = np.random.default_rng(seed)
+    parts, names = [Q], [f"{len(Q)} {label}"]
+    if adversarial:
+        A = adversarial_vectors(net, rng)
+        parts.append(A)
+        names.append(f"{len(A)} adversarial")
+    if random:
+        R = random_vectors(net, random, rng)
+        parts.append(R)
+        names.append(f"{len(R)} random")
+    allQ = np.vstack([p for p in parts if len(p)]) if any(len(p) for p in parts) else Q
+    if not len(allQ):
+        raise UserError("no vectors to simulate")
+    res = check_circuit(net, allQ, vcd=vcd, progress=log.progress("simulating"))
+    log.end_progress()
+    verdict = "0 mismatches" if res.ok else f"{res.mismatches} MISMATCHES"
+    log(f"[simulate] {' + '.join(names)} vectors through Amaranth's simulator, one per clock: "
+        f"{verdict} ({res.vectors_per_s:.0f} vectors/s, {res.seconds:.1f} s)")
+    if res.first_mismatch is not None:
+        fm = res.first_mismatch
+        log(f"           first mismatch: vector {fm.index}, expected {fm.expected}, got "
+            f"{fm.got}, inputs {fm.inputs}")
+    return res
+
+
+# -- subcommands -------------------------------------------------------------------------------
+def cmd_demo(args, log):
+    from .data import load_builtin
+    from .pipeline import accuracy, split
+    out_dir = args.out
+    _ensure_dir(out_dir)
+    if args.json:
+        _check_writable_file(args.json)
+    seconds = {}
+    t0 = time.perf_counter()
+    X, y = load_builtin(args.dataset)
+    Xtr, Xte, ytr, yte = split(X, y, 0.2, 0)
+    seconds["load"] = time.perf_counter() - t0
+    n_classes = len(np.unique(y))
+    log(f"[data]     {args.dataset}: {len(X)} samples, {X.shape[1]} features, {n_classes} "
+        f"classes; fixed split {len(Xtr)} train / {len(Xte)} test (seed 0)")
+    cfg = _config(args)
+    out = _train_stage(Xtr, ytr, "classification", cfg, log, {"dataset": args.dataset})
+    seconds.update(out.seconds)
+    net, fit = out.network, out.fit
+    float_acc = accuracy(_float_predict(fit.network, net.classes, Xte), yte, "classification")
+    Qte = net.input_quantizer.transform(Xte)
+    int_acc = accuracy(np.asarray(net.classes)[net.forward(Qte)], yte, "classification")
+    log(f"           test accuracy: float {float_acc:.4f}, integer {int_acc:.4f}")
+    net = _with_meta(net, {"float_test_accuracy": float_acc, "int_test_accuracy": int_acc})
+    model_path = os.path.join(out_dir, "model.json")
+    net.save(model_path)
+    paths, seconds["compile"] = _compile_stage(net, out_dir, args.name, log)
+    res = _simulate(net, Qte, log, label="test")
+    seconds["simulate"] = res.seconds
+    summary = {
+        "dataset": args.dataset, "n_train": len(Xtr), "n_test": len(Xte),
+        "n_features": X.shape[1], "n_classes": n_classes,
+        "hidden_neurons": fit.network.n_hidden, "constant_neurons": None,
+        "n_sampled": fit.n_sampled, "n_distinct": fit.n_distinct,
+        "beta": fit.beta, "beta_relative": fit.beta / fit.beta_max,
+        "beta_selection": [{"beta": b, "neurons": k, "validation_accuracy": s}
+                           for b, k, s in out.selection],
+        "float_test_accuracy": float_acc, "int_test_accuracy": int_acc,
+        "lasso_objective": fit.lasso_objective,
+        "reconstructed_objective": fit.reconstructed_objective,
+        "duality_gap": fit.duality_gap, "solver": fit.solver,
+        "hidden_bits_changed_train_points": out.quant.changed_points,
+        "sim_vectors": res.vectors, "sim_mismatches": res.mismatches,
+        "sim_first_mismatch": res.to_dict()["first_mismatch"],
+        "model_path": model_path, "verilog_path": paths["verilog"],
+        "rtlil_path": paths["rtlil"], "interface_path": paths["interface"],
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+    }
+    with open(paths["interface"]) as f:
+        summary["constant_neurons"] = json.load(f)["constant_neurons"]
+    if args.json:
+        _write_json(args.json, summary)
+    log(f"[done]     outputs in {out_dir}/; "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
+    return 0 if res.ok else 1
+
+
+def _float_predict(fnet, classes, X):
+    idx = fnet.predict_index(X)
+    return np.asarray(classes)[idx] if classes else idx
+
+
+def _with_meta(net, extra):
+    from dataclasses import replace
+    return replace(net, meta={**net.meta, **extra})
+
+
+def cmd_train(args, log):
+    from .pipeline import accuracy, detect_task, split
+    _check_writable_file(args.output)
+    if args.json:
+        _check_writable_file(args.json)
+    X, y = _load_data(args.data, args.label)
+    task = detect_task(y) if args.task == "auto" else args.task
+    if task == "classification":
+        classes, counts = np.unique(y, return_counts=True)
+        if len(classes) < 2:
+            raise UserError(f"{args.data}: the labels hold a single class ({classes[0]!r}); "
+                            f"classification needs at least two")
+    if task == "regression" and y.dtype.kind not in "iuf":
+        raise UserError(f"{args.data}: regression needs numeric labels")
+    if args.test_size > 0:
+        try:
+            Xtr, Xte, ytr, yte = split(X, y, args.test_size, args.seed,
+                                       stratify=task == "classification")
+        except ValueError as exc:
+            raise UserError(f"cannot split off a test set: {exc}") from None
+    else:
+        Xtr, ytr, Xte, yte = X, y, X[:0], y[:0]
+    log(f"[data]     {args.data}: {len(X)} samples, {X.shape[1]} features, task {task}; "
+        f"{len(Xtr)} train / {len(Xte)} test")
+    cfg = _config(args)
+    out = _train_stage(Xtr, ytr, task, cfg, log, {"dataset": os.path.basename(args.data)})
+    net, fit = out.network, out.fit
+    extra = {}
+    if len(Xte):
+        fp = _float_predict(fit.network, net.classes, Xte) if task != "regression" else \
+            fit.network.predict_index(Xte)
+        ip = net.predict_labels(Xte)
+        extra = {"float_test_score": accuracy(fp, yte, task),
+                 "int_test_score": accuracy(ip, yte, task)}
+        kind = "R^2" if task == "regression" else "accuracy"
+        log(f"           test {kind}: float {extra['float_test_score']:.4f}, integer "
+            f"{extra['int_test_score']:.4f}")
+    net = _with_meta(net, extra)
+    net.save(args.output)
+    log(f"[saved]    {args.output}")
+    if args.json:
+        _write_json(args.json, {"model_path": args.output, "hidden_neurons": fit.network.n_hidden,
+                                **net.meta["training"], **extra,
+                                "seconds": out.seconds})
+    return 0
+
+
+def cmd_compile(args, log):
+    net = _load_model(args.model)
+    _ensure_dir(args.out)
+    _compile_stage(net, args.out, args.name, log)
+    return 0
+
+
+def _input_codes(args, net):
+    if args.data is None:
+        return np.zeros((0, net.n_features), dtype=np.int64), "no data"
+    X, _ = _load_data(args.data, args.label, has_label=not args.no_label)
+    if args.codes:
+        return _codes_for(net, X, args.data), "input"
+    return _quantize_for(net, X, args.data), "data"
+
+
+def cmd_simulate(args, log):
+    net = _load_model(args.model)
+    if args.json:
+        _check_writable_file(args.json)
+    if args.vcd:
+        _check_writable_file(args.vcd)
+    Q, label = _input_codes(args, net)
+    res = _simulate(net, Q, log, adversarial=not args.no_adversarial, random=args.random,
+                    seed=args.seed, vcd=args.vcd, label=label)
+    if args.json:
+        _write_json(args.json, res.to_dict())
+    return 0 if res.ok else 1
+
+
+def cmd_predict(args, log):
+    from ._io import write_text_atomic
+    net = _load_model(args.model)
+    if args.output:
+        _check_writable_file(args.output)
+    Q, _ = _input_codes(args, net)
+    pred = net.forward(Q)
+    if net.task == "regression":
+        lines = [repr(float(v) * net.score_scale) for v in pred]
+    else:
+        labels = net.classes or list(range(net.n_classes))
+        lines = [str(labels[int(k)]) for k in pred]
+    text = "\n".join(lines) + ("\n" if lines else "")
+    if args.output:
+        write_text_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def build_parser():
+    p = _Parser(prog="thresh2hw", description="Convex-trained threshold networks compiled to "
+                "exact comparator-and-adder circuits (Amaranth -> Verilog), checked cycle by "
+                "cycle against the integer reference model.")
+    p.add_argument("--version", action="version", version=f"thresh2hw {__version__}")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    d = sub.add_parser("demo", help="digits end to end: train, quantize, compile, simulate")
+    d.add_argument("--out", default="thresh2hw-out", help="output directory (./thresh2hw-out)")
+    d.add_argument("--json", metavar="FILE", help="write a JSON summary of every stage")
+    d.add_argument("--dataset", choices=["digits", "breast_cancer"], default="digits")
+    d.add_argument("--name", default="thresh2hw_top", help="Verilog top module name")
+    _add_training_options(d)
+    d.set_defaults(func=cmd_demo)
+
+    t = sub.add_parser("train", help="train and quantize on a CSV or .npz dataset")
+    t.add_argument("data", help="CSV (label column by --label, default last) or .npz (X, y)")
+    t.add_argument("-o", "--output", required=True, help="model file to write (JSON)")
+    t.add_argument("--label", help="label column name or index in a CSV (default: last)")
+    t.add_argument("--task", choices=["auto", "classification", "regression"], default="auto")
+    t.add_argument("--test-size", type=float, default=0.2,
+                   help="fraction held out to report test scores (0 for none; default 0.2)")
+    t.add_argument("--json", metavar="FILE", help="write a JSON training summary")
+    _add_training_options(t)
+    t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("compile", help="model file -> Verilog, RTLIL and interface JSON")
+    c.add_argument("model")
+    c.add_argument("-o", "--out", default="thresh2hw-out", help="output directory")
+    c.add_argument("--name", default="thresh2hw_top", help="Verilog top module name")
+    c.set_defaults(func=cmd_compile)
+
+    for name, func, hlp in (("simulate", cmd_simulate,
+                             "check the circuit against the reference model, cycle by cycle"),
+                            ("predict", cmd_predict, "predict with the integer reference model")):
+        s = sub.add_parser(name, help=hlp)
+        s.add_argument("model")
+        s.add_argument("data", nargs=None if name == "predict" else "?",
+                       help="CSV or .npz of real-valued features (quantized by the model)")
+        s.add_argument("--label", help="label column of a CSV to skip (default: last)")
+        s.add_argument("--no-label", action="store_true", help="the data has no label column")
+        s.add_argument("--codes", action="store_true",
+                       help="the data holds integer input codes, not real features")
+        if name == "simulate":
+            s.add_argument("--random", type=_bits(0, 10 ** 7), default=0, metavar="N",
+                           help="also check N random vectors")
+            s.add_argument("--no-adversarial", action="store_true",
+                           help="skip all-zero/all-max and threshold-boundary vectors")
+            s.add_argument("--seed", type=int, default=0)
+            s.add_argument("--vcd", metavar="FILE", help="write a waveform of the run")
+            s.add_argument("--json", metavar="FILE", help="write the check result as JSON")
+        else:
+            s.add_argument("-o", "--output", help="write predictions here (default: stdout)")
+        s.set_defaults(func=func)
+    return p
+
+
+def main(argv=None):
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        return args.func(args, _Log(args.quiet))
+    except UserError as exc:
+        print(f"thresh2hw: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("thresh2hw: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"thresh2hw: error: cannot access{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
