@@ -53,10 +53,12 @@ def quantize_neuron(g, c, alpha):
 
 
 def _candidate_scales(gmax_abs, wmax, n_grid):
-    # Scales that put the largest |weight| between wmax/2 and wmax (beyond that rounding error
-    # relative to the weight grows again). Floats here only pick candidates; the chosen one
-    # becomes an exact Fraction.
-    return [Fraction(float(a)) / gmax_abs for a in np.linspace(wmax + 0.499, wmax / 2, n_grid)]
+    # Scales putting the largest |weight| at each integer 1..wmax (so a neuron whose weights
+    # are already integer multiples is reproduced exactly) and on a grid between wmax/2 and
+    # wmax. Floats only pick candidates; each becomes an exact Fraction.
+    grid = [Fraction(a) for a in range(wmax, 0, -1)]
+    grid += [Fraction(float(a)) for a in np.linspace(wmax + 0.499, wmax / 2, n_grid)]
+    return [a / gmax_abs for a in grid]
 
 
 def _quantize_layer(G, C, Q, H_ref, weight_bits, n_grid):
@@ -111,7 +113,11 @@ def quantize_network(fnet, X_train, *, input_bits=8, weight_bits=4, output_bits=
             steps = [Fraction(float(v)) for v in iq.step]
             means = [Fraction(float(v)) for v in fnet.mean]
             scales = [Fraction(float(v)) for v in fnet.scale]
-            G = [[u[i] * steps[i] / scales[i] for i in range(len(steps))] for u in Uf]
+            # A feature constant on the training data carries no information (its code is
+            # always 0 there): its weight goes to zero instead of eating the weight range.
+            live = (np.ptp(X_train, axis=0) > 0).tolist()
+            G = [[u[i] * steps[i] / scales[i] if live[i] else Fraction(0)
+                  for i in range(len(steps))] for u in Uf]
             C = [u[-1] + sum(u[i] * (lows[i] - means[i]) / scales[i]
                              for i in range(len(steps))) for u in Uf]
         else:                                           # inputs are the previous bits
