@@ -406,15 +406,24 @@ def cmd_predict(args, log):
     return 0
 
 
+#: Modules adding further subcommands: each defines ``register(sub, common)`` which adds its
+#: parsers (with ``parents=[common]``) and sets ``func(args, log) -> exit code``. They raise
+#: ``UserError`` for problems the user can fix.
+EXTRA_COMMAND_MODULES = []
+
+
 def build_parser():
     p = _Parser(prog="thresh2hw", description="Convex-trained threshold networks compiled to "
                 "exact comparator-and-adder circuits (Amaranth -> Verilog), checked cycle by "
                 "cycle against the integer reference model.")
     p.add_argument("--version", action="version", version=f"thresh2hw {__version__}")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    common = _Parser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="print only errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    d = sub.add_parser("demo", help="digits end to end: train, quantize, compile, simulate")
+    d = sub.add_parser("demo", parents=[common], help="digits end to end: train, quantize, compile, simulate")
     d.add_argument("--out", default="thresh2hw-out", help="output directory (./thresh2hw-out)")
     d.add_argument("--json", metavar="FILE", help="write a JSON summary of every stage")
     d.add_argument("--dataset", choices=["digits", "breast_cancer"], default="digits")
@@ -422,7 +431,7 @@ def build_parser():
     _add_training_options(d)
     d.set_defaults(func=cmd_demo)
 
-    t = sub.add_parser("train", help="train and quantize on a CSV or .npz dataset")
+    t = sub.add_parser("train", parents=[common], help="train and quantize on a CSV or .npz dataset")
     t.add_argument("data", help="CSV (label column by --label, default last) or .npz (X, y)")
     t.add_argument("-o", "--output", required=True, help="model file to write (JSON)")
     t.add_argument("--label", help="label column name or index in a CSV (default: last)")
@@ -433,7 +442,7 @@ def build_parser():
     _add_training_options(t)
     t.set_defaults(func=cmd_train)
 
-    c = sub.add_parser("compile", help="model file -> Verilog, RTLIL and interface JSON")
+    c = sub.add_parser("compile", parents=[common], help="model file -> Verilog, RTLIL and interface JSON")
     c.add_argument("model")
     c.add_argument("-o", "--out", default="thresh2hw-out", help="output directory")
     c.add_argument("--name", default="thresh2hw_top", help="Verilog top module name")
@@ -442,7 +451,7 @@ def build_parser():
     for name, func, hlp in (("simulate", cmd_simulate,
                              "check the circuit against the reference model, cycle by cycle"),
                             ("predict", cmd_predict, "predict with the integer reference model")):
-        s = sub.add_parser(name, help=hlp)
+        s = sub.add_parser(name, parents=[common], help=hlp)
         s.add_argument("model")
         s.add_argument("data", nargs=None if name == "predict" else "?",
                        help="CSV or .npz of real-valued features (quantized by the model)")
@@ -461,6 +470,9 @@ def build_parser():
         else:
             s.add_argument("-o", "--output", help="write predictions here (default: stdout)")
         s.set_defaults(func=func)
+    import importlib
+    for name in EXTRA_COMMAND_MODULES:
+        importlib.import_module(name).register(sub, common)
     return p
 
 

@@ -42,6 +42,7 @@ clipped to ``[0, beta / max_j ||H_j^T R||]`` so that ``theta`` is feasible for *
 suboptimality of ``coef`` and the solver stops when it is ``<= tol * F(coef)``. Working sets,
 extrapolation and the linear-solve finish only affect speed; they never enter the certificate.
 """
+import contextlib
 import math
 import time
 
@@ -57,8 +58,11 @@ _CHUNK_BYTES = 2 ** 25          # otherwise convert H to float64 in column chunk
 _TINY = np.finfo(np.float64).tiny
 _P0 = 100                       # first working-set size
 _ANDERSON_K = 5
-_DEBUG = False
 _CG_MAXITER = 25
+_NEWTON_DEC = 1e-1
+# BLAS threads during a solve. The solver issues many small/medium dense operations, for which
+# multi-threaded OpenBLAS is slower (much slower on a loaded machine); None leaves BLAS alone.
+BLAS_THREADS = 1
 
 
 # ------------------------------------------------------------------------------------------
@@ -365,10 +369,9 @@ def _newton_2d(K, b, W, beta, yy, eps=0.0, max_steps=12):
                 W[A] = WN
             break
         dec = f - fn
-        if _DEBUG: print(f"   newton t={time.perf_counter():.2f} |A|={A.size} f={fn:.10g} dec={dec:.3e} t={t} gg={gg:.2e} nsmall={(nrm < 1e-3*nrm.max()).sum()}")
         W[A] = WN
         f = fn
-        if dec <= 1e-15 * max(f, _TINY) and t < 1.0:
+        if (dec <= 1e-15 * max(f, _TINY) and t < 1.0) or (dec <= _NEWTON_DEC * eps and t == 1.0):
             break
     return W
 
@@ -386,10 +389,11 @@ def _solve_restricted(K, b, W, L, beta, yy, eps, max_epochs):
     hist = [W.copy()]
     epochs = 0
     while epochs < max_epochs:
-        epoch(K, W, grad := (K @ W - b), L, beta, order) if epochs == 0 else epoch(K, W, grad, L, beta, order)
+        if epochs == 0:
+            grad = K @ W - b
+        epoch(K, W, grad, L, beta, order)
         epochs += 1
         primal, dual, grad = _gram_gap(K, b, W, beta, yy)
-        if _DEBUG: print(f"  epoch {epochs} t={time.perf_counter():.2f} primal={primal:.12g} gap={primal-dual:.3e} eps={eps:.3e} nnz={np.count_nonzero(W.any(axis=-1) if W.ndim==2 else W)}")
         if primal - dual <= eps:
             break
         W_n = newton(K, b, W.copy(), beta, yy, eps)
@@ -420,6 +424,17 @@ def _row_norms(A):
     return np.sqrt((A * A).sum(axis=1))
 
 
+def _blas_limit():
+    """Context limiting BLAS to ``BLAS_THREADS`` threads (no-op without threadpoolctl)."""
+    if BLAS_THREADS is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:                      # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=BLAS_THREADS, user_api="blas")
+
+
 def solve_fast(H, Y, beta, *, tol=1e-9, max_iter=10000, coef0=None) -> LassoResult:
     """Solve ``min_W 1/2||H W - Y||_F^2 + beta sum_j ||W_j||_2`` for a 0/1 matrix ``H``.
 
@@ -441,6 +456,11 @@ def solve_fast(H, Y, beta, *, tol=1e-9, max_iter=10000, coef0=None) -> LassoResu
     LassoResult with ``solver="fast"``; ``coef`` has shape (P,) or (P, C) with exact zeros off
     the support, ``duality_gap`` the certified gap at ``coef``, ``n_iter`` the CD epochs used.
     """
+    with _blas_limit():
+        return _solve(H, Y, beta, tol, max_iter, coef0)
+
+
+def _solve(H, Y, beta, tol, max_iter, coef0):
     t0 = time.perf_counter()
     Hu = _as_binary(H)
     n, P = Hu.shape
@@ -535,7 +555,6 @@ def solve_fast(H, Y, beta, *, tol=1e-9, max_iter=10000, coef0=None) -> LassoResu
         else:
             Wn, used = _solve_restricted(K, b, Ws, L, beta, yy, eps, max(1, max_iter - n_iter))
         n_iter += max(used, 1)
-        if _DEBUG: print(f"outer ws={ws.size} supp={supp.size} gap={gap:.3e} rel={gap/primal:.2e} eps={eps:.2e} used={used} t={time.perf_counter()-t0:.3f}")
         W[:] = 0.0
         W[ws] = Wn
 

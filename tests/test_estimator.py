@@ -1,0 +1,40 @@
+"""scikit-learn conformance of the estimators."""
+import numpy as np
+import pytest
+from sklearn.utils.estimator_checks import check_estimator
+
+from thresh2hw.train import ThresholdNetworkClassifier, ThresholdNetworkRegressor
+
+
+@pytest.mark.parametrize("est", [
+    ThresholdNetworkClassifier(n_arrangements=200, beta=1e-3),
+    ThresholdNetworkRegressor(n_arrangements=200, beta=1e-3),
+], ids=["classifier", "regressor"])
+def test_check_estimator(est):
+    results = check_estimator(est, on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results
+              if r["status"] == "failed"]
+    assert not failed, failed
+    assert len(results) > 30
+
+
+def test_params_round_trip():
+    est = ThresholdNetworkClassifier(beta=0.3, n_arrangements=17, sampler="data")
+    assert est.get_params()["n_arrangements"] == 17
+    assert est.set_params(beta=0.1).beta == 0.1
+
+
+def test_regressor_fits_a_step():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(80, 1))
+    y = np.where(X[:, 0] >= 0.2, 2.0, -1.0)
+    reg = ThresholdNetworkRegressor(n_arrangements=200, beta=1e-4).fit(X, y)
+    assert reg.score(X, y) > 0.99
+
+
+def test_bad_hyperparameters():
+    X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="beta must be a positive number"):
+        ThresholdNetworkClassifier(beta=-1).fit(X, y)
+    with pytest.raises(ValueError, match="single class"):
+        ThresholdNetworkClassifier().fit(X, np.zeros(4))
