@@ -108,3 +108,18 @@ def test_input_forms_and_zero_columns():
         solve_fast(H.astype(float) * 2, Y, beta)
     with pytest.raises(ValueError):
         solve_fast(H, Y, -1.0)
+
+
+def test_chunked_products_match_cached(monkeypatch):
+    """The no-float64-copy path (column chunks) gives the same answer as the cached one."""
+    import thresh2hw.train._fast as fast_mod
+
+    H, Y = _instance(13, 50, 170, 3)
+    beta = 0.05 * beta_max(H, Y)
+    cached = solve_fast(H, Y, beta, tol=1e-10)
+    monkeypatch.setattr(fast_mod, "_CACHE_BYTES", 0)
+    monkeypatch.setattr(fast_mod, "_CHUNK_BYTES", 8 * 50 * 16)      # 16 columns per chunk
+    chunked = solve_fast(H, Y, beta, tol=1e-10)
+    assert chunked.converged
+    assert chunked.objective == pytest.approx(cached.objective, rel=1e-10)
+    np.testing.assert_allclose(chunked.coef, cached.coef, atol=1e-7)

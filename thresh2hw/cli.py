@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -73,6 +74,36 @@ def _bits(lo, hi):
     return parse
 
 
+def _stages(s):
+    if s == "max":
+        return s
+    return _bits(0, 10 ** 6)(s)
+
+
+def _add_arch_options(p):
+    g = p.add_argument_group("circuit architecture")
+    g.add_argument("--arch", choices=["combinational", "pipelined", "folded"], default=None,
+                   help="combinational (default; latency 1), pipelined (register cuts in the "
+                        "datapath, one vector per cycle) or folded (K input features per cycle)")
+    g.add_argument("--pipeline-stages", type=_stages, default=None, metavar="N",
+                   help="pipelined: register cuts spread through the datapath, or 'max' "
+                        "(default 1; latency N+1); implies --arch pipelined")
+    g.add_argument("--fold", type=_bits(1, 10 ** 6), default=None, metavar="K",
+                   help="folded: input features per cycle (default 1; a vector takes "
+                        "ceil(features/K) cycles); implies --arch folded")
+
+
+def _arch_params(args):
+    """``build_circuit`` keyword arguments from the architecture options."""
+    params = {k: v for k, v in (("pipeline_stages", args.pipeline_stages),
+                                ("fold", args.fold)) if v is not None}
+    arch = args.arch
+    if arch is None:
+        arch = ("folded" if "fold" in params else
+                "pipelined" if "pipeline_stages" in params else "combinational")
+    return {"architecture": arch, **params}
+
+
 def _add_training_options(p):
     g = p.add_argument_group("training and quantization")
     g.add_argument("--beta", type=_positive_float, default=None,
@@ -84,14 +115,39 @@ def _add_training_options(p):
                    help="candidates for the validation choice of beta")
     g.add_argument("--n-arrangements", type=_bits(1, 10 ** 7), default=None, metavar="P",
                    help="directions sampled for the pattern dictionary (default 4000)")
-    g.add_argument("--sampler", choices=["gaussian", "data"], default=None,
-                   help="direction sampler (default gaussian)")
+    g.add_argument("--sampler", choices=["gaussian", "data", "pairs", "lattice"], default=None,
+                   help="direction sampler (default gaussian); lattice: integer weights on the "
+                        "input codes, which are the hardware weights (no quantization error)")
+    g.add_argument("--lattice-bits", type=_bits(2, 16), default=None, metavar="K",
+                   help="signed bits of lattice generators (default 2: ternary -1/0/1)")
+    g.add_argument("--cost-weighted", action="store_true",
+                   help="scale each neuron's penalty by its estimated adder cost")
+    g.add_argument("--column-rounds", type=_bits(0, 1000), default=None, metavar="R",
+                   help="column-generation rounds adding patterns that violate the dual "
+                        "constraint (default 2)")
+    g.add_argument("--beta-cv", type=_bits(2, 100), default=None, metavar="K",
+                   help="choose beta from --beta-grid by K-fold cross-validation instead of a "
+                        "validation split")
+    g.add_argument("--layers", type=_bits(2, 16), default=2, metavar="N",
+                   help="weight layers (default 2); N >= 3: deep network, earlier layers from "
+                        "sampled arrangements, the last one by the shattered closed form or "
+                        "the Lasso over patterns of the previous layer's bits")
+    g.add_argument("--layer-width", type=_bits(1, 10 ** 5), default=None, metavar="M",
+                   help="deep networks: neurons per sampled hidden layer (default 256)")
+    g.add_argument("--separator", choices=["pinv", "ridge", "svm"], default=None,
+                   help="deep networks, shattered case: neuron reconstruction (pinv = the "
+                        "paper's Convex-PI, default; ridge or svm: larger margins)")
+    g.add_argument("--deep-mode", choices=["auto", "shattered", "lasso"], default=None,
+                   help="deep networks: last layer by the shattered closed form (needs full "
+                        "rank), the Lasso, or auto (shattered iff the rank condition holds)")
+    g.add_argument("--no-scan-bias", action="store_true",
+                   help="keep sampled biases instead of the best bias per direction")
     g.add_argument("--solver", choices=["auto", "fast", "cvxpy"], default="auto",
                    help="Lasso solver: cvxpy+CLARABEL is the reference, fast the default")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument("--input-bits", type=_bits(1, 16), default=8, help="bits per input (8)")
-    g.add_argument("--weight-bits", type=_bits(2, 16), default=4,
-                   help="signed bits per first-layer weight (4)")
+    g.add_argument("--weight-bits", type=_bits(2, 16), default=6,
+                   help="signed bits per first-layer weight (6)")
     g.add_argument("--output-bits", type=_bits(2, 16), default=8,
                    help="signed bits per output weight (8)")
 
@@ -107,6 +163,16 @@ def _config(args, **defaults):
         cfg.n_arrangements = args.n_arrangements
     if args.sampler:
         cfg.sampler = args.sampler
+    if args.column_rounds is not None:
+        cfg.column_rounds = args.column_rounds
+    if args.lattice_bits is not None:
+        cfg.lattice_bits = args.lattice_bits
+    cfg.cost_weighted = args.cost_weighted
+    cfg.scan_bias = not args.no_scan_bias
+    cfg.beta_cv, cfg.n_layers = args.beta_cv or 0, args.layers
+    for name in ("layer_width", "separator", "deep_mode"):
+        if getattr(args, name) is not None:
+            setattr(cfg, name, getattr(args, name))
     cfg.solver, cfg.seed = args.solver, args.seed
     cfg.input_bits, cfg.weight_bits, cfg.output_bits = \
         args.input_bits, args.weight_bits, args.output_bits
@@ -197,16 +263,28 @@ def _train_stage(X, y, task, cfg, log, meta):
         f"neurons; Lasso objective {fit.lasso_objective:.6f}, reconstructed network "
         f"{fit.reconstructed_objective:.6f} (gap {gap}, {fit.solver}); "
         f"{out.seconds['train']:.1f} s")
+    wc = getattr(fit, "width_condition", None)
+    if wc:
+        how = (f"the shattered closed form ({fit.separator} separators)"
+               if fit.mode == "shattered" else "the Lasso")
+        log(f"[deep]     layer widths {list(fit.layer_widths)}; rank of [h, 1] per sampled "
+            f"layer {wc['ranks']} (n = {wc['n']}): "
+            f"{'shattered' if wc['shattered'] else 'not shattered'}; last layer by {how}"
+            f"; width condition m >= m* = {wc['m_star']}: "
+            f"{'met' if wc['satisfied'] else 'NOT met'}")
     log(f"[quantize] {cfg.input_bits}-bit inputs, {cfg.weight_bits}-bit weights, "
         f"{cfg.output_bits}-bit output weights; hidden bits changed on {q.changed_points}/"
         f"{q.n_points} training points; {out.seconds['quantize']:.1f} s")
     return out
 
 
-def _compile_stage(net, out_dir, name, log):
+def _compile_stage(net, out_dir, name, log, arch=None):
     from .emit import emit
     t0 = time.perf_counter()
-    paths = emit(net, out_dir, name)
+    try:
+        paths = emit(net, out_dir, name, **(arch or {}))
+    except ValueError as exc:                   # invalid architecture parameters
+        raise UserError(str(exc)) from None
     secs = time.perf_counter() - t0
     size = os.path.getsize(paths["verilog"])
     log(f"[compile]  {paths['verilog']} ({size / 1e6:.2f} MB), {os.path.basename(paths['rtlil'])}"
@@ -214,7 +292,8 @@ def _compile_stage(net, out_dir, name, log):
     return paths, secs
 
 
-def _simulate(net, Q, log, *, adversarial=True, random=0, seed=0, vcd=None, label="data"):
+def _simulate(net, Q, log, *, adversarial=True, random=0, seed=0, vcd=None, label="data",
+              arch=None):
     from .sim import adversarial_vectors, check_circuit, random_vectors
     rng = np.random.default_rng(seed)
     parts, names = [Q], [f"{len(Q)} {label}"]
@@ -229,10 +308,16 @@ def _simulate(net, Q, log, *, adversarial=True, random=0, seed=0, vcd=None, labe
     allQ = np.vstack([p for p in parts if len(p)]) if any(len(p) for p in parts) else Q
     if not len(allQ):
         raise UserError("no vectors to simulate")
-    res = check_circuit(net, allQ, vcd=vcd, progress=log.progress("simulating"))
+    try:
+        res = check_circuit(net, allQ, vcd=vcd, progress=log.progress("simulating"),
+                            **(arch or {}))
+    except ValueError as exc:                   # invalid architecture parameters
+        raise UserError(str(exc)) from None
     log.end_progress()
     verdict = "0 mismatches" if res.ok else f"{res.mismatches} MISMATCHES"
-    log(f"[simulate] {' + '.join(names)} vectors through Amaranth's simulator, one per clock: "
+    how = ("one per clock" if res.architecture in (None, "combinational") else
+           f"{res.architecture} circuit, measured latency {res.latency} cycles")
+    log(f"[simulate] {' + '.join(names)} vectors through Amaranth's simulator, {how}: "
         f"{verdict} ({res.vectors_per_s:.0f} vectors/s, {res.seconds:.1f} s)")
     if res.first_mismatch is not None:
         fm = res.first_mismatch
@@ -359,7 +444,7 @@ def cmd_train(args, log):
 def cmd_compile(args, log):
     net = _load_model(args.model)
     _ensure_dir(args.out)
-    _compile_stage(net, args.out, args.name, log)
+    _compile_stage(net, args.out, args.name, log, arch=_arch_params(args))
     return 0
 
 
@@ -380,7 +465,7 @@ def cmd_simulate(args, log):
         _check_writable_file(args.vcd)
     Q, label = _input_codes(args, net)
     res = _simulate(net, Q, log, adversarial=not args.no_adversarial, random=args.random,
-                    seed=args.seed, vcd=args.vcd, label=label)
+                    seed=args.seed, vcd=args.vcd, label=label, arch=_arch_params(args))
     if args.json:
         _write_json(args.json, res.to_dict())
     return 0 if res.ok else 1
@@ -392,7 +477,11 @@ def cmd_predict(args, log):
     if args.output:
         _check_writable_file(args.output)
     Q, _ = _input_codes(args, net)
-    pred = net.forward(Q)
+    if args.serial:
+        from .cli_build import predict_on_board
+        pred = predict_on_board(net, Q, args.serial, args.baud)
+    else:
+        pred = net.forward(Q)
     if net.task == "regression":
         lines = [repr(float(v) * net.score_scale) for v in pred]
     else:
@@ -409,7 +498,7 @@ def cmd_predict(args, log):
 #: Modules adding further subcommands: each defines ``register(sub, common)`` which adds its
 #: parsers (with ``parents=[common]``) and sets ``func(args, log) -> exit code``. They raise
 #: ``UserError`` for problems the user can fix.
-EXTRA_COMMAND_MODULES = []
+EXTRA_COMMAND_MODULES = ["thresh2hw.cli_build", "thresh2hw.cli_verify"]
 
 
 def build_parser():
@@ -446,6 +535,7 @@ def build_parser():
     c.add_argument("model")
     c.add_argument("-o", "--out", default="thresh2hw-out", help="output directory")
     c.add_argument("--name", default="thresh2hw_top", help="Verilog top module name")
+    _add_arch_options(c)
     c.set_defaults(func=cmd_compile)
 
     for name, func, hlp in (("simulate", cmd_simulate,
@@ -467,13 +557,21 @@ def build_parser():
             s.add_argument("--seed", type=int, default=0)
             s.add_argument("--vcd", metavar="FILE", help="write a waveform of the run")
             s.add_argument("--json", metavar="FILE", help="write the check result as JSON")
+            _add_arch_options(s)
         else:
             s.add_argument("-o", "--output", help="write predictions here (default: stdout)")
+            s.add_argument("--serial", metavar="PORT",
+                           help="predict on a board built by 'thresh2hw build' over this port")
+            s.add_argument("--baud", type=_bits(1, 10 ** 8), default=115200)
         s.set_defaults(func=func)
     import importlib
     for name in EXTRA_COMMAND_MODULES:
         importlib.import_module(name).register(sub, common)
     return p
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"thresh2hw: warning: {message}", file=sys.stderr, flush=True)
 
 
 def main(argv=None):
@@ -483,7 +581,11 @@ def main(argv=None):
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2
-        return args.func(args, _Log(args.quiet))
+        with warnings.catch_warnings():         # warnings (e.g. non-convergence): one line
+            warnings.showwarning = _one_line_warning
+            warnings.filterwarnings("default", message="Lasso solver stopped",
+                                    category=RuntimeWarning)
+            return args.func(args, _Log(args.quiet))
     except UserError as exc:
         print(f"thresh2hw: error: {exc}", file=sys.stderr)
         return 2

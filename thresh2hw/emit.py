@@ -6,9 +6,10 @@ import os
 from amaranth.back import rtlil, verilog
 
 from ._io import write_text_atomic
-from .hdl import ThresholdNetworkCircuit
+from .hdl import build_circuit
 
-__all__ = ["EmitResult", "convert_verilog", "emit", "interface_description"]
+__all__ = ["EmitResult", "convert_verilog", "convert_rtlil_and_verilog", "emit",
+           "interface_description"]
 
 
 def _use_pinned_yosys():
@@ -20,6 +21,18 @@ def _use_pinned_yosys():
 def convert_verilog(circuit, name):
     _use_pinned_yosys()
     return verilog.convert(circuit, name=name, emit_src=False)
+
+
+def convert_rtlil_and_verilog(circuit, name):
+    """``(rtlil_text, verilog_text)`` from one elaboration.
+
+    ``verilog.convert`` is RTLIL conversion followed by Yosys ``write_verilog``; doing the two
+    steps here avoids elaborating a large network twice (elaboration dominates the time).
+    ``_convert_rtlil_text`` is that second step of Amaranth 0.5 (pinned below 0.6).
+    """
+    _use_pinned_yosys()
+    il_text = rtlil.convert(circuit, name=name, emit_src=False)
+    return il_text, verilog._convert_rtlil_text(il_text)
 
 
 def interface_description(circuit, name, verilog_file=None, rtlil_file=None):
@@ -44,10 +57,13 @@ def interface_description(circuit, name, verilog_file=None, rtlil_file=None):
         "model_sha256": hashlib.sha256(net.to_json().encode()).hexdigest(),
         "clock": {"port": "clk", "edge": "rising"},
         "reset": {"port": "rst", "kind": "synchronous, active high"},
+        "architecture": getattr(circuit, "architecture", "combinational"),
+        "architecture_params": dict(getattr(circuit, "params", {})),
         "latency_cycles": circuit.latency,
-        "throughput": "one vector per clock cycle while o__ready is high",
+        "initiation_interval": getattr(circuit, "initiation_interval", 1),
+        "throughput": _throughput(circuit),
         "handshake": "valid/ready streams: a transfer happens on a rising clk edge where valid "
-                     "and ready are both high; i__ready = !o__valid | o__ready",
+                     "and ready are both high; " + _ready_rule(circuit),
         "input": {
             "port": "i__payload", "width": net.n_features * net.input_bits,
             "features": net.n_features, "bits_per_feature": net.input_bits, "signed": False,
@@ -66,6 +82,20 @@ def interface_description(circuit, name, verilog_file=None, rtlil_file=None):
     }
 
 
+def _throughput(circuit):
+    ii = getattr(circuit, "initiation_interval", 1)
+    if ii == 1:
+        return "one vector per clock cycle while o__ready is high"
+    return f"one vector every {ii} clock cycles while o__ready is high"
+
+
+def _ready_rule(circuit):
+    if getattr(circuit, "architecture", "combinational") == "folded":
+        return ("i__ready is low while a vector is being processed and rises in its last "
+                "cycle if the output register is free (!o__valid | o__ready)")
+    return "i__ready = !o__valid | o__ready"
+
+
 def _flat_ports(members):
     out = []
     for m in members.values():
@@ -80,17 +110,19 @@ class EmitResult(dict):
     """Paths of the written files: ``verilog``, ``rtlil``, ``interface``."""
 
 
-def emit(network, out_dir, name="thresh2hw_top", *, rtlil_too=True):
-    """Write ``NAME.v``, ``NAME.il`` and ``NAME.interface.json`` into ``out_dir`` atomically."""
-    circuit = ThresholdNetworkCircuit(network)
-    v_text = convert_verilog(circuit, name)
+def emit(network, out_dir, name="thresh2hw_top", *, rtlil_too=True,
+         architecture="combinational", **params):
+    """Write ``NAME.v``, ``NAME.il`` and ``NAME.interface.json`` into ``out_dir`` atomically.
+
+    ``architecture`` and ``params`` (``pipeline_stages``, ``fold``) go to
+    :func:`thresh2hw.hdl.build_circuit`; invalid ones raise ValueError before anything is
+    written."""
+    circuit = build_circuit(network, architecture=architecture, **params)
+    il_text, v_text = convert_rtlil_and_verilog(circuit, name)
     paths = EmitResult()
     v_path = os.path.join(out_dir, f"{name}.v")
     il_path = os.path.join(out_dir, f"{name}.il")
     if_path = os.path.join(out_dir, f"{name}.interface.json")
-    il_text = None
-    if rtlil_too:
-        il_text = rtlil.convert(ThresholdNetworkCircuit(network), name=name, emit_src=False)
     desc = interface_description(circuit, name, os.path.basename(v_path),
                                  os.path.basename(il_path) if rtlil_too else None)
     write_text_atomic(v_path, v_text)

@@ -39,6 +39,10 @@ class FloatThresholdNetwork:
     out_weights : ndarray (m_last, n_out)
         ``w2_j`` (one row per last-layer neuron).
     task : {"multiclass", "binary", "regression"}
+    input_quantizer : InputQuantizer or None
+        When set (networks trained on integer input codes, e.g. by the lattice sampler), inputs
+        are first mapped to their integer codes ``q = input_quantizer.transform(x)`` and
+        ``mean``/``scale`` apply to ``q``: the first layer then computes ``[(q - mean)/scale, 1] U``.
     """
     mean: np.ndarray
     scale: np.ndarray
@@ -47,12 +51,15 @@ class FloatThresholdNetwork:
     out_weights: np.ndarray
     task: str
     meta: dict = field(default_factory=dict)
+    input_quantizer: object = None
 
     @property
     def n_hidden(self):
         return self.layers[-1].shape[1]
 
     def standardize(self, X):
+        if self.input_quantizer is not None:
+            X = self.input_quantizer.transform(X)
         return (np.asarray(X, dtype=np.float64) - self.mean) / self.scale
 
     def hidden_bits(self, X):

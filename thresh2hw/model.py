@@ -157,6 +157,8 @@ class IntegerNetwork:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        # plain Python labels (not numpy scalars) so every JSON writer can handle them
+        object.__setattr__(self, "classes", [_json_label(c) for c in self.classes])
         self.validate()
 
     # -- structure ---------------------------------------------------------------------------
@@ -303,7 +305,7 @@ class IntegerNetwork:
 
     def to_json(self):
         """Canonical JSON text: same network, same bytes."""
-        return json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n"
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True, default=_json_scalar) + "\n"
 
     @classmethod
     def from_dict(cls, d):
@@ -368,6 +370,17 @@ class IntegerNetwork:
         except UnicodeDecodeError:
             raise ModelFormatError(f"model file {path} is not UTF-8 text") from None
         return cls.from_json(text)
+
+
+def _json_scalar(o):
+    """numpy scalars in ``meta`` become plain JSON numbers."""
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
 def _json_label(c):

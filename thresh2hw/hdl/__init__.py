@@ -1,4 +1,6 @@
 """Amaranth hardware for integer threshold networks (no training imports here)."""
-from .network import LATENCY, ThresholdNetworkCircuit, output_shape
+from .network import (ARCHITECTURES, LATENCY, ThresholdNetworkCircuit, build_circuit,
+                      output_shape)
 
-__all__ = ["ThresholdNetworkCircuit", "output_shape", "LATENCY"]
+__all__ = ["ThresholdNetworkCircuit", "build_circuit", "output_shape", "LATENCY",
+           "ARCHITECTURES"]

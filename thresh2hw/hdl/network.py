@@ -1,17 +1,56 @@
-"""The integer threshold network as one Amaranth component with stream ports."""
+"""The integer threshold network as one Amaranth component with stream ports.
+
+One generator, three architectures (``architecture=``), all behind the same ``i``/``o``
+valid/ready stream interface and all bit-exact to :meth:`IntegerNetwork.forward`:
+
+``"combinational"`` (default)
+    The whole network is one combinational datapath feeding the registered output.
+    ``latency = 1``, ``initiation_interval = 1``.
+``"pipelined"``, ``pipeline_stages=N`` (0 ≤ N ≤ ``max_pipeline_stages``; or ``"max"``)
+    The datapath is scheduled as-soon-as-possible into *logic levels*: every adder-tree node,
+    every threshold add, every comparator, every score subtraction and every argmax
+    comparison is one level (a value's level is one more than its deepest operand's; shifts,
+    AND-selects and the binary sign test are free). ``N`` register cuts are placed after the
+    levels ``round(i·L/(N+1))``, ``i = 1..N``, ``L`` being the deepest level, so the cuts are
+    spread evenly through the adder trees and across layer boundaries; a value consumed past
+    a cut is registered there (values skipping several cuts get delay registers, shared by
+    all their consumers). ``latency = N + 1``, ``initiation_interval = 1``. Back-pressure is
+    a global stall: every stage register and valid bit holds while ``o.valid & ~o.ready``;
+    ``i.ready = ~o.valid | o.ready``. ``N = 0`` is the combinational circuit.
+``"folded"``, ``fold=K`` (K ≥ 1, default 1)
+    The input vector is latched on transfer, then the first layer is computed over
+    ``C = ceil(n_features / K)`` cycles, ``K`` features per cycle: for every first-layer
+    neuron one signed accumulator (sized from the neuron's exact sum range) adds, per cycle,
+    the shift-and-add terms of that cycle's features (the CSD digits of each feature slot,
+    selected by the cycle counter: AND gates, no multipliers). The last cycle compares,
+    evaluates later layers, scores and argmax combinationally and loads the output
+    register; a new vector is accepted in that same cycle. ``i.ready`` is low while busy.
+    ``initiation_interval = C``, ``latency = C + 1``.
+
+Latency counts clock edges: an input transferred on edge ``e`` makes its output valid right
+after edge ``e + latency - 1`` (so the combinational circuit has latency 1).
+"""
+from bisect import bisect_left
+from dataclasses import dataclass
+from numbers import Integral
+
 from amaranth import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
 from ..model import IntegerNetwork
-from .arith import Term, adder_tree, const_term, shape_for
+from .arith import Term, adder_tree, const_term, fit_range, shape_for
 from .plan import plan_network
 
-__all__ = ["ThresholdNetworkCircuit", "output_shape", "LATENCY"]
+__all__ = ["ThresholdNetworkCircuit", "build_circuit", "output_shape", "LATENCY",
+           "ARCHITECTURES"]
 
-#: Cycles from an accepted input transfer to the output payload becoming valid.
+#: Latency of the combinational architecture (cycles from input transfer to valid output).
 LATENCY = 1
+
+#: Names accepted by ``architecture=``.
+ARCHITECTURES = ("combinational", "pipelined", "folded")
 
 
 def output_shape(net, plan=None):
@@ -76,12 +115,232 @@ def _argmax(m, scores):
     return cands[0][0]
 
 
+# -- scheduled datapath (pipelined and folded architectures) -----------------------------------
+@dataclass(frozen=True, eq=False)
+class _Node:
+    """A value with its exact range ``[lo, hi]``, the logic level that produces it (None for a
+    constant) and the pipeline stage it lives in. A shifted leaf keeps its unshifted ``base`` so
+    that delaying it delays (and shares) the narrow input instead of the shifted copy."""
+    value: object
+    lo: int
+    hi: int
+    level: int | None
+    stage: int = 0
+    base: object = None
+    shift: int = 0
+
+
+def _const_node(v):
+    t = const_term(v)
+    return _Node(t.value, t.lo, t.hi, None)
+
+
+class _Schedule:
+    """Builds (or, with ``m=None``, only schedules) the datapath level by level.
+
+    ``cuts`` are the levels after which a register stage sits; every assignment into a stage
+    register is collected in :attr:`regs` for the caller to put under its stall enable.
+    """
+
+    def __init__(self, m, cuts=()):
+        self.m = m
+        self.cuts = sorted(cuts)
+        self.regs = []
+        self.n_reg_bits = 0
+        self._delayed = {}                  # id(node) -> (node, {stage: node})
+        self._n = 0
+
+    def stage_of(self, level):
+        return 0 if level is None else bisect_left(self.cuts, level)
+
+    def _name(self, prefix):
+        self._n += 1
+        return f"{prefix}{self._n}"
+
+    def align(self, node, stage):
+        """``node`` as seen in pipeline stage ``stage`` (registered at every cut it crosses)."""
+        if node.level is None or node.stage == stage:
+            return node
+        assert node.stage < stage, "a value cannot travel backwards through the pipeline"
+        if node.base is not None:
+            b = self.align(node.base, stage)
+            return self.shifted(b, node.shift)
+        _, chain = self._delayed.setdefault(id(node), (node, {}))
+        if stage not in chain:
+            prev = self.align(node, stage - 1)
+            width = shape_for(node.lo, node.hi)
+            if self.m is None:
+                value = None
+            else:
+                value = Signal(width, name=f"s{stage}_{self._name('r')}")
+                self.regs.append(value.eq(prev.value))
+            self.n_reg_bits += width.width
+            chain[stage] = _Node(value, node.lo, node.hi, node.level, stage)
+        return chain[stage]
+
+    def shifted(self, node, k):
+        if k == 0:
+            return node
+        return _Node(None if node.value is None else node.value << k, node.lo << k,
+                     node.hi << k, node.level, node.stage, base=node, shift=k)
+
+    def op(self, operands, lo, hi, fn, name=None):
+        """One logic level: ``fn(*values)`` over the operands aligned to this level's stage.
+        With ``name``, the result is a named signal (for values read several times, so that
+        neither the simulator nor synthesis sees the expression duplicated)."""
+        levels = [o.level for o in operands if o.level is not None]
+        level = max(levels) + 1 if levels else None
+        stage = self.stage_of(level)
+        ops = [self.align(o, stage) for o in operands]
+        value = None if self.m is None else fn(*[o.value for o in ops])
+        if name is not None and value is not None:
+            value = self.signal(value, lo, hi, name)
+        return _Node(value, lo, hi, level, stage)
+
+    def signal(self, value, lo, hi, name):
+        sig = Signal(shape_for(lo, hi), name=name)
+        self.m.d.comb += sig.eq(value)
+        return sig
+
+    def add(self, a, b):
+        lo, hi = a.lo + b.lo, a.hi + b.hi
+        return self.op([a, b], lo, hi, lambda x, y: fit_range(x + y, lo, hi))
+
+    def tree(self, nodes):
+        nodes = list(nodes)
+        if not nodes:
+            return _const_node(0)
+        while len(nodes) > 1:
+            nxt = [self.add(a, b) for a, b in zip(nodes[0::2], nodes[1::2])]
+            if len(nodes) % 2:
+                nxt.append(nodes[-1])
+            nodes = nxt
+        return nodes[0]
+
+    def neuron(self, p, inputs, name=None):
+        """``1[pos >= neg + T]`` (or ``pos + (-T) >= neg``), as in the combinational circuit."""
+        if p.constant is not None:
+            return _const_node(p.constant)
+        pos = self.tree(self.shifted(inputs[i], k) for i, k in p.pos_terms)
+        neg = self.tree(self.shifted(inputs[i], k) for i, k in p.neg_terms)
+        if p.threshold >= 0:
+            lhs, rhs = pos, self.tree([neg, _const_node(p.threshold)])
+        else:
+            lhs, rhs = self.tree([pos, _const_node(-p.threshold)]), neg
+        return self.op([lhs, rhs], 0, 1, lambda a, b: a >= b, name=name)
+
+    def score(self, p, bits, name=None):
+        def select(j, mag):
+            b = bits[j]
+            return _Node(None if b.value is None else
+                         Mux(b.value, C(mag, shape_for(0, mag)), 0), 0, mag, b.level, b.stage)
+        pos = self.tree(select(j, mag) for j, mag in p.pos_terms)
+        neg = self.tree(select(j, mag) for j, mag in p.neg_terms)
+        return self.op([pos, neg], p.lo, p.hi,
+                       lambda a, b: fit_range(a - b + p.offset, p.lo, p.hi), name=name)
+
+    def argmax(self, scores):
+        """Tournament; the left operand wins ties, so the lowest index wins."""
+        cands = [(_const_node(k), s) for k, s in enumerate(scores)]
+        level = 0
+        while len(cands) > 1:
+            nxt = []
+            for k in range(0, len(cands) - 1, 2):
+                (ia, sa), (ib, sb) = cands[k], cands[k + 1]
+                tag = f"amax_l{level}_{k // 2}"
+                take_b = self.op([sa, sb], 0, 1, lambda a, b: b > a, name=f"{tag}_b")
+                lo, hi = min(sa.lo, sb.lo), max(sa.hi, sb.hi)
+                st = take_b.stage
+                a, b = self.align(sa, st), self.align(sb, st)
+                ja, jb = self.align(ia, st), self.align(ib, st)
+                if self.m is None:
+                    idx = val = None
+                else:
+                    idx = self.signal(Mux(take_b.value, jb.value, ja.value), ia.lo, ib.hi,
+                                      f"{tag}_idx")
+                    val = self.signal(Mux(take_b.value, b.value, a.value), lo, hi, f"{tag}_val")
+                nxt.append((_Node(idx, ia.lo, ib.hi, take_b.level, st),
+                            _Node(val, lo, hi, take_b.level, st)))
+            if len(cands) % 2:
+                nxt.append(cands[-1])
+            cands = nxt
+            level += 1
+        return cands[0][0]
+
+    def network(self, net, plan, inputs, first_layer=0):
+        """Layers ``first_layer..`` on ``inputs``, then the scores and the decision."""
+        nodes = inputs
+        for l, layer in enumerate(plan.layers[first_layer:], first_layer):
+            nodes = [self.neuron(p, nodes, f"h{l}_{j}") for j, p in enumerate(layer)]
+        scores = [self.score(p, nodes, f"score{k}") for k, p in enumerate(plan.scores)]
+        if net.task == "multiclass":
+            return self.argmax(scores)
+        s = scores[0]
+        if net.task == "binary":
+            return _Node(None if s.value is None else s.value >= 0, 0, 1, s.level, s.stage)
+        return s
+
+
+def _datapath_levels(net, plan):
+    """Deepest logic level of the scheduled datapath (0 if everything is constant)."""
+    sched = _Schedule(None)
+    inputs = [_Node(None, 0, net.max_input, 0) for _ in range(net.n_features)]
+    return sched.network(net, plan, inputs).level or 0
+
+
+def _cuts(levels, stages):
+    """``stages`` cut levels spread evenly over ``1..levels-1``: ``round(i·L/(N+1))``."""
+    return [(2 * i * levels + stages + 1) // (2 * (stages + 1)) for i in range(1, stages + 1)]
+
+
+def _resolve(network, architecture, pipeline_stages, fold):
+    """Validate the parameters: ``(plan, logic levels, pipeline stages, fold)``."""
+    if not isinstance(network, IntegerNetwork):
+        raise TypeError(f"network must be an IntegerNetwork, not {network!r}")
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, "
+                         f"not {architecture!r}")
+    if pipeline_stages is not None and architecture != "pipelined":
+        raise ValueError(f"pipeline_stages applies only to architecture='pipelined', not "
+                         f"{architecture!r}")
+    if fold is not None and architecture != "folded":
+        raise ValueError(f"fold applies only to architecture='folded', not {architecture!r}")
+    plan = plan_network(network)
+    levels = _datapath_levels(network, plan)
+    stages, n_max = 0, max(levels - 1, 0)
+    if architecture == "pipelined":
+        stages = min(1, n_max) if pipeline_stages is None else pipeline_stages
+        if stages == "max":
+            stages = n_max
+        stages = _check_int("pipeline_stages", stages, 0)
+        if stages > n_max:
+            raise ValueError(f"pipeline_stages must be at most {n_max} for this network "
+                             f"({levels} logic levels), not {stages}")
+    if architecture == "folded":
+        fold = _check_int("fold", 1 if fold is None else fold, 1)
+    return plan, levels, stages, fold
+
+
+def _check_int(name, value, lo):
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < lo:
+        kind = "a non-negative" if lo == 0 else "a positive"
+        raise ValueError(f"{name} must be {kind} integer, not {value!r}")
+    return int(value)                                   # numpy integers become Python ints
+
+
 class ThresholdNetworkCircuit(wiring.Component):
     """Comparator-and-adder circuit computing :meth:`IntegerNetwork.forward`, bit for bit.
 
     Parameters
     ----------
     network : IntegerNetwork
+    architecture : {"combinational", "pipelined", "folded"}
+        See the module docstring. Default ``"combinational"``.
+    pipeline_stages : int or "max"
+        ``"pipelined"`` only: register cuts inside the datapath (default 1, or 0 for a
+        datapath without logic; at most :attr:`max_pipeline_stages`).
+    fold : int
+        ``"folded"`` only: input features processed per cycle (default 1).
 
     Members
     -------
@@ -89,22 +348,38 @@ class ThresholdNetworkCircuit(wiring.Component):
         Input vector. Feature ``k`` occupies payload bits ``[k*b, (k+1)*b)`` (feature 0 in the
         LSBs), unsigned. A transfer happens on a clock edge with ``valid & ready``.
     o : Out(stream.Signature(output_shape(network)))
-        Prediction, ``LATENCY`` cycle(s) after the input transfer: class index (multiclass,
-        lowest index on ties), 1 for the positive class (binary, score >= 0), or the signed
-        integer score (regression). Honours back-pressure: ``i.ready = ~o.valid | o.ready``,
-        so one vector per cycle flows while ``o.ready`` is high.
+        Prediction, :attr:`latency` cycle(s) after the input transfer: class index
+        (multiclass, lowest index on ties), 1 for the positive class (binary, score >= 0), or
+        the signed integer score (regression). Honours back-pressure: the payload holds while
+        ``o.valid & ~o.ready``. Combinational and pipelined: ``i.ready = ~o.valid | o.ready``,
+        one vector per cycle while ``o.ready`` is high. Folded: one vector every
+        :attr:`initiation_interval` cycles.
+
+    Raises
+    ------
+    ValueError
+        An unknown architecture, or a parameter that is invalid or does not belong to it.
     """
 
-    def __init__(self, network):
-        if not isinstance(network, IntegerNetwork):
-            raise TypeError(f"network must be an IntegerNetwork, not {network!r}")
+    def __new__(cls, network, *, architecture="combinational", pipeline_stages=None,
+                fold=None, src_loc_at=0):
+        # Validate before the object exists, so a rejected parameter leaves no unused
+        # elaboratable behind (Amaranth would warn about it).
+        resolved = _resolve(network, architecture, pipeline_stages, fold)
+        self = super().__new__(cls, src_loc_at=src_loc_at + 1)
+        self._resolved = resolved
+        return self
+
+    def __init__(self, network, *, architecture="combinational", pipeline_stages=None,
+                 fold=None, src_loc_at=0):
         self._net = network
-        self._plan = plan_network(network)
+        self._arch = architecture
+        self._plan, self._levels, self._stages, self._fold = self._resolved
         self._in_layout = data.ArrayLayout(unsigned(network.input_bits), network.n_features)
         super().__init__({
             "i": In(stream.Signature(self._in_layout)),
             "o": Out(stream.Signature(output_shape(network, self._plan))),
-        })
+        }, src_loc_at=src_loc_at)
 
     @property
     def network(self):
@@ -115,8 +390,79 @@ class ThresholdNetworkCircuit(wiring.Component):
         return self._plan
 
     @property
+    def architecture(self):
+        return self._arch
+
+    @property
+    def params(self):
+        """The architecture parameters, as accepted by :func:`build_circuit`."""
+        if self._arch == "pipelined":
+            return {"pipeline_stages": self._stages}
+        if self._arch == "folded":
+            return {"fold": self._fold}
+        return {}
+
+    @property
+    def logic_levels(self):
+        """Depth of the scheduled datapath in logic levels (see the module docstring)."""
+        return self._levels
+
+    @property
+    def max_pipeline_stages(self):
+        return max(self._levels - 1, 0)
+
+    @property
+    def pipeline_stages(self):
+        return self._stages
+
+    @property
+    def cut_levels(self):
+        """Levels after which the pipelined architecture registers (empty otherwise)."""
+        return _cuts(self._levels, self._stages) if self._stages else []
+
+    @property
+    def fold(self):
+        return self._fold
+
+    @property
+    def fold_cycles(self):
+        """Folded: cycles spent on the first layer, ``ceil(n_features / fold)``."""
+        return None if self._fold is None else -(-self._net.n_features // self._fold)
+
+    @property
     def latency(self):
-        return LATENCY
+        """Clock edges from the input transfer to the output becoming valid (an input
+        transferred on edge ``e`` is valid right after edge ``e + latency - 1``)."""
+        if self._arch == "folded":
+            return self.fold_cycles + 1
+        return LATENCY + self._stages
+
+    @property
+    def initiation_interval(self):
+        """Cycles between accepted vectors when the consumer is always ready."""
+        return self.fold_cycles if self._arch == "folded" else 1
+
+    @property
+    def register_bits(self):
+        """Flip-flops the architecture uses (output register and valid included), counted
+        from the same schedule and ranges the hardware is built from."""
+        net, plan = self._net, self._plan
+        out = Shape.cast(output_shape(net, plan)).width + 1
+        if self._arch == "folded":
+            acc = sum(shape_for(p.sum_lo, p.sum_hi).width for p in plan.layers[0]
+                      if p.constant is None)
+            return (out + net.n_features * net.input_bits + acc + 1
+                    + shape_for(0, self.fold_cycles - 1).width)
+        if not self._stages:
+            return out
+        sched = _Schedule(None, self.cut_levels)
+        inputs = [_Node(None, 0, net.max_input, 0) for _ in range(net.n_features)]
+        sched.align(sched.network(net, plan, inputs), self._stages)
+        return out + sched.n_reg_bits + self._stages
+
+    def resource_hint(self):
+        """What the architecture knows exactly about its cost: ``{"ffs": register_bits}``."""
+        return {"ffs": self.register_bits}
 
     def datapath(self, m, x):
         """Build the combinational network on the input view ``x``; return the result value."""
@@ -132,6 +478,10 @@ class ThresholdNetworkCircuit(wiring.Component):
         return scores[0].value
 
     def elaborate(self, platform):
+        if self._arch == "folded":
+            return self._elaborate_folded()
+        if self._stages:
+            return self._elaborate_pipelined()
         m = Module()
         result = self.datapath(m, self.i.payload)
         m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
@@ -140,3 +490,109 @@ class ThresholdNetworkCircuit(wiring.Component):
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         return m
+
+    def _elaborate_pipelined(self):
+        m = Module()
+        net = self._net
+        sched = _Schedule(m, self.cut_levels)
+        x = self.i.payload
+        inputs = [_Node(x[k], 0, net.max_input, 0) for k in range(net.n_features)]
+        result = sched.align(sched.network(net, self._plan, inputs), self._stages)
+        assert (result.level or 0) <= self._levels
+        en = Signal()                                     # global stall: all stages advance
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        valid = [self.i.valid] + [Signal(name=f"s{k}_valid") for k in range(1, self._stages + 1)]
+        with m.If(en):
+            m.d.sync += sched.regs
+            m.d.sync += [v.eq(u) for u, v in zip(valid, valid[1:])]
+            m.d.sync += [self.o.payload.eq(result.value), self.o.valid.eq(valid[-1])]
+        return m
+
+    def _elaborate_folded(self):
+        m = Module()
+        net, plan, K, n_cyc = self._net, self._plan, self._fold, self.fold_cycles
+        d, b = net.n_features, net.input_bits
+        xr = Signal(self._in_layout)                      # the latched input vector
+        t = Signal(shape_for(0, n_cyc - 1))               # which K features this cycle reads
+        busy = Signal()
+        last = Signal()
+        out_free = Signal()
+        m.d.comb += [last.eq(busy & (t == n_cyc - 1)),
+                     out_free.eq(~self.o.valid | self.o.ready),
+                     self.i.ready.eq(~busy | (last & out_free))]
+        # slot s reads feature c*K + s in cycle c
+        slots = []
+        for s in range(min(K, d)):
+            feats = [xr[c * K + s] if c * K + s < d else C(0, b) for c in range(n_cyc)]
+            if n_cyc == 1:
+                slots.append(feats[0])
+            else:                                         # one multiplexer per slot, shared
+                x_s = Signal(b, name=f"fold_x{s}")
+                m.d.comb += x_s.eq(Array(feats)[t])
+                slots.append(x_s)
+        onehot = []
+        for c in range(n_cyc):
+            sig = Signal(name=f"fold_t{c}")
+            m.d.comb += sig.eq(t == c)
+            onehot.append(sig)
+        gates = {}
+
+        def gate(chunks):
+            if len(chunks) == n_cyc:
+                return None
+            if chunks not in gates:
+                g = Signal(name=f"fold_gate{len(gates)}")
+                m.d.comb += g.eq(Cat(*[onehot[c] for c in sorted(chunks)]).any())
+                gates[chunks] = g
+            return gates[chunks]
+
+        def chunk_tree(terms):
+            by_slot = {}
+            for i, k in terms:
+                by_slot.setdefault((i % K, k), set()).add(i // K)
+            out = []
+            for (s, k), chunks in sorted(by_slot.items()):
+                g, top = gate(frozenset(chunks)), net.max_input << k
+                v = slots[s] << k
+                out.append(Term(v if g is None else Mux(g, v, 0), 0, top))
+            return adder_tree(out)
+
+        step, bits = [], []
+        for j, p in enumerate(plan.layers[0]):
+            if p.constant is not None:
+                bits.append(_const_node(p.constant))
+                continue
+            acc = Signal(shape_for(p.sum_lo, p.sum_hi), name=f"acc0_{j}")
+            pos, neg = chunk_tree(p.pos_terms), chunk_tree(p.neg_terms)
+            nxt = fit_range(acc + pos.value - neg.value, p.sum_lo, p.sum_hi)
+            fire = Signal(name=f"h0_{j}")
+            m.d.comb += fire.eq(nxt >= p.threshold)
+            step.append((acc, nxt))
+            bits.append(_Node(fire, 0, 1, 0))
+        result = _Schedule(m).network(net, plan, bits, first_layer=1)
+
+        with m.If(busy & ~last):
+            m.d.sync += [acc.eq(nxt) for acc, nxt in step]
+            m.d.sync += t.eq(t + 1)
+        with m.If(last & out_free):
+            m.d.sync += [self.o.payload.eq(result.value), self.o.valid.eq(1), busy.eq(0)]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(self.i.valid & self.i.ready):           # after the above: accept wins
+            m.d.sync += [xr.eq(self.i.payload), busy.eq(1), t.eq(0)]
+            m.d.sync += [acc.eq(0) for acc, _ in step]
+        return m
+
+
+def build_circuit(network, *, architecture="combinational", **params):
+    """The circuit for ``network`` in the given architecture (see the module docstring).
+
+    ``params``: ``pipeline_stages`` (pipelined) or ``fold`` (folded). The result has
+    ``.network``, ``.plan``, ``.latency``, ``.initiation_interval`` and ``.architecture``.
+    Raises ValueError with a one-line message for an unknown architecture or parameter.
+    """
+    unknown = sorted(set(params) - {"pipeline_stages", "fold"})
+    if unknown:
+        raise ValueError(f"unknown circuit parameter {unknown[0]!r} (known: pipeline_stages, "
+                         f"fold)")
+    return ThresholdNetworkCircuit(network, architecture=architecture, src_loc_at=1, **params)

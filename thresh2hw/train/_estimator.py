@@ -30,12 +30,14 @@ class _ConvexThresholdBase(BaseEstimator):
     """Shared fit logic. Parameters are stored untouched (scikit-learn convention)."""
 
     def __init__(self, *, beta=1e-2, beta_scale="max", n_arrangements=1000,
-                 sampler="gaussian", solver="auto", tol=1e-9, max_iter=10000, prune_tol=1e-6,
-                 random_state=0):
+                 sampler="gaussian", scan_bias=True, column_rounds=0, solver="auto", tol=1e-7,
+                 max_iter=10000, prune_tol=1e-6, random_state=0):
         self.beta = beta
         self.beta_scale = beta_scale
         self.n_arrangements = n_arrangements
         self.sampler = sampler
+        self.scan_bias = scan_bias
+        self.column_rounds = column_rounds
         self.solver = solver
         self.tol = tol
         self.max_iter = max_iter
@@ -56,6 +58,7 @@ class _ConvexThresholdBase(BaseEstimator):
             if not isinstance(self.random_state, numbers.Integral) else int(self.random_state)
         fit = fit_convex(X, Y, task, beta=self.beta, beta_scale=self.beta_scale,
                          n_directions=self.n_arrangements, sampler=self.sampler,
+                         scan_bias=self.scan_bias, column_rounds=self.column_rounds,
                          solver=self.solver, random_state=seed, prune_tol=self.prune_tol,
                          tol=self.tol, max_iter=self.max_iter)
         if not fit.converged:
@@ -65,6 +68,7 @@ class _ConvexThresholdBase(BaseEstimator):
         self.network_ = fit.network
         self.objective_ = fit.lasso_objective
         self.duality_gap_ = fit.duality_gap
+        self.n_iter_ = fit.n_iter
         self.n_hidden_ = fit.network.n_hidden
         return self
 
@@ -89,8 +93,14 @@ class ThresholdNetworkClassifier(ClassifierMixin, _ConvexThresholdBase):
     beta_scale : {"max", "absolute"}
     n_arrangements : int
         Directions sampled for the pattern dictionary (before deduplication).
-    sampler : {"gaussian", "data"}
-        Gaussian directions on ``[z, 1]``, or Gaussian normals through random training points.
+    sampler : {"gaussian", "data", "pairs"}
+        Gaussian directions on ``[z, 1]``, Gaussian normals through random training points, or
+        bisectors of random pairs of training points.
+    scan_bias : bool
+        Replace each sampled bias by the one whose pattern best correlates with the centred
+        targets (every threshold of a direction is scored at once).
+    column_rounds : int
+        Column-generation rounds: add sampled patterns violating the dual constraint, re-solve.
     solver : {"auto", "fast", "cvxpy"}
     tol, max_iter : float, int
         Relative duality-gap target and iteration cap of the fast solver.
@@ -106,6 +116,8 @@ class ThresholdNetworkClassifier(ClassifierMixin, _ConvexThresholdBase):
     objective_ : float
         Lasso optimum over the sampled patterns.
     duality_gap_ : float or None
+    n_iter_ : int
+        Solver iterations of the final solve.
     fit_ : ConvexFit
     n_features_in_ : int
     """

@@ -6,7 +6,8 @@ Problem (``H`` an ``(n, P)`` 0/1 matrix, ``Y`` of shape ``(n,)`` or ``(n, C)``):
 
 Algorithm
 ---------
-*Working sets.*  Only a few hundred columns are ever non-zero, so the solver alternates
+*Working sets.*  The solution is sparse (and the non-zero columns are cheap to find), so the
+solver alternates
 
 1. a full pass ``G = H^T R`` over all columns (``R = Y - H W`` the float64 residual), which
    gives the certified duality gap (below) and, for every column, its dual violation
@@ -19,16 +20,22 @@ The full pass is the only ``O(n P)`` step. ``H`` stays in its 0/1 form (uint8); 
 taken in float64 on column chunks (or on a cached float64 copy when that is small, see
 ``_CACHE_BYTES``), so no full float64 copy of a large ``H`` is ever made.
 
-*Inner solver.*  Cyclic block-coordinate descent in Gram form on the working set: with
-``K = H_S^T H_S`` (computed in float32, which is exact for 0/1 data while ``n < 2**24``),
-``b = H_S^T Y`` and the gradient ``g = K W - b`` kept up to date by rank-one updates, block ``j``
-is updated by the exact minimiser along that block,
-``W_j <- prox_{beta/L_j ||.||}(W_j - g_j / L_j)`` with ``L_j = K_jj`` = column count (group soft
-thresholding). Every few epochs an Anderson extrapolation of the last iterates is tried and
-kept only if it lowers the restricted objective, so monotonicity (and convergence) of the CD is
-preserved. For plain Lasso, once the signs are stable, the restricted problem is finished
-exactly by one linear solve ``K_AA w_A = b_A - beta sign(w_A)`` on the active set (accepted only
-if it lowers the objective).
+*Inner solver.*  On the working set ``S`` everything is in Gram form: ``K = H_S^T H_S``
+(computed in float32, exact for 0/1 data while ``n < 2**24``), ``b = H_S^T Y``. It alternates
+
+- a cyclic block-coordinate-descent epoch (gradient ``g = K W - b`` kept by rank-one updates;
+  block ``j`` gets its exact minimiser ``prox_{beta/L_j ||.||}(W_j - g_j / L_j)``, ``L_j = K_jj``
+  = column count): this is what switches blocks on and off;
+- a second-order phase on the current support ``A``: for plain Lasso an active-set
+  (feature-sign) method, i.e. solve ``K_AA w = b_A - beta sign(w_A)`` exactly, walk towards it
+  and drop the first coordinate that changes sign (``K_AA^{-1}`` downdated in O(|A|^2)); for
+  group Lasso Newton-CG on the smooth restriction, preconditioned by
+  ``(K_AA + diag(beta/||W_j||))^{-1}``, with an Armijo line search and blocks that would pass
+  through zero set to zero;
+- an Anderson extrapolation of the last CD iterates every few epochs.
+
+Every candidate is kept only if it does not increase the restricted objective, so the inner
+solver is monotone. BLAS is limited to one thread during a solve (see ``BLAS_THREADS``).
 
 Certificate (why the answer is correct)
 ---------------------------------------
@@ -40,7 +47,17 @@ clipped to ``[0, beta / max_j ||H_j^T R||]`` so that ``theta`` is feasible for *
 (the max is taken over the full float64 product, not over the working set). The reported
 ``duality_gap`` is ``F(coef) - max D(theta)`` over the dual points built so far; it bounds the
 suboptimality of ``coef`` and the solver stops when it is ``<= tol * F(coef)``. Working sets,
-extrapolation and the linear-solve finish only affect speed; they never enter the certificate.
+extrapolation and the second-order phases only affect speed; they never enter the certificate.
+
+Penalty weights (cost-weighted Lasso)
+-------------------------------------
+With positive ``penalty_weights`` ``c`` the penalty is ``beta * sum_j c_j ||W_j||_2`` and the dual
+constraint ``||H_j^T theta|| <= beta c_j``. The full pass, the primal value, the dual scaling
+``s <= beta / max_j (||H_j^T R|| / c_j)`` and the working-set scores use ``c`` directly (so the
+certificate is the weighted one, over all columns). The inner solver is unchanged: on a working
+set it solves the equivalent unweighted problem in the variables ``V_j = c_j W_j`` with columns
+``h_j / c_j``, i.e. the Gram data ``K_ij / (c_i c_j)``, ``b_j / c_j``; the 0/1 Gram is still
+computed exactly and scaled in float64 afterwards.
 """
 import contextlib
 import math
@@ -49,7 +66,7 @@ import time
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
-from ._lasso import LassoResult
+from ._lasso import LassoResult, check_penalty_weights
 
 __all__ = ["solve_fast"]
 
@@ -435,8 +452,9 @@ def _blas_limit():
     return threadpool_limits(limits=BLAS_THREADS, user_api="blas")
 
 
-def solve_fast(H, Y, beta, *, tol=1e-9, max_iter=10000, coef0=None) -> LassoResult:
-    """Solve ``min_W 1/2||H W - Y||_F^2 + beta sum_j ||W_j||_2`` for a 0/1 matrix ``H``.
+def solve_fast(H, Y, beta, *, tol=1e-9, max_iter=10000, coef0=None,
+               penalty_weights=None) -> LassoResult:
+    """Solve ``min_W 1/2||H W - Y||_F^2 + beta sum_j c_j ||W_j||_2`` for a 0/1 matrix ``H``.
 
     Parameters
     ----------
@@ -450,6 +468,8 @@ def solve_fast(H, Y, beta, *, tol=1e-9, max_iter=10000, coef0=None) -> LassoResu
         working sets. When exhausted, the result has ``converged=False``.
     coef0 : array, shape of ``coef``, optional
         Warm start.
+    penalty_weights : array (P,) of positive floats, optional
+        Per-column weights ``c_j`` of the penalty (default: all ones).
 
     Returns
     -------
@@ -457,10 +477,10 @@ def solve_fast(H, Y, beta, *, tol=1e-9, max_iter=10000, coef0=None) -> LassoResu
     the support, ``duality_gap`` the certified gap at ``coef``, ``n_iter`` the CD epochs used.
     """
     with _blas_limit():
-        return _solve(H, Y, beta, tol, max_iter, coef0)
+        return _solve(H, Y, beta, tol, max_iter, coef0, penalty_weights)
 
 
-def _solve(H, Y, beta, tol, max_iter, coef0):
+def _solve(H, Y, beta, tol, max_iter, coef0, penalty_weights=None):
     t0 = time.perf_counter()
     Hu = _as_binary(H)
     n, P = Hu.shape
@@ -479,6 +499,10 @@ def _solve(H, Y, beta, tol, max_iter, coef0):
     max_iter = int(max_iter)
 
     D = _Dictionary(Hu)
+    cw = check_penalty_weights(penalty_weights, P)
+    weighted = cw is not None
+    if not weighted:
+        cw = np.ones(P)
     usable = D.counts > 0                      # an all-zero column always gets weight 0
     sqrt_counts = np.sqrt(D.counts)
     yy = float((Y2 * Y2).sum())
@@ -508,7 +532,9 @@ def _solve(H, Y, beta, tol, max_iter, coef0):
         G = D.rmatvec(R)
         gn = _row_norms(G)
         rr = float((R * R).sum())
-        primal = 0.5 * rr + beta * float(_row_norms(W[supp]).sum())
+        primal = 0.5 * rr + beta * float((cw[supp] * _row_norms(W[supp])).sum())
+        if weighted:
+            gn = gn / cw                           # dual constraint ||H_j^T theta|| <= beta c_j
         gmax = float(gn.max()) if P else 0.0
         s_feas = beta / gmax if gmax > 0 else math.inf
         yr = float((Y2 * R).sum())
@@ -524,7 +550,8 @@ def _solve(H, Y, beta, tol, max_iter, coef0):
             break
 
         # ---- working set: support + most violating columns -------------------------------
-        score = np.where(usable, (beta - gn) / np.where(usable, sqrt_counts, 1.0), np.inf)
+        # (beta c_j - ||G_j||) / ||h_j||: the violation of column h_j / c_j of the scaled problem
+        score = np.where(usable, cw * (beta - gn) / np.where(usable, sqrt_counts, 1.0), np.inf)
         score[supp] = -np.inf
         n_usable = int(usable.sum())
         ws_size = min(n_usable, max(ws_size, 2 * supp.size, _P0))
@@ -545,8 +572,13 @@ def _solve(H, Y, beta, tol, max_iter, coef0):
         K = _gram(D, ws, Hs, K_cache, n)
         K_cache = (ws, K)
         b = Hs.T @ Y2
-        L = np.diag(K).copy()
         Ws = W[ws].copy()
+        if weighted:                               # variables V_j = c_j W_j, columns h_j / c_j
+            cs = cw[ws]
+            K = K / np.outer(cs, cs)
+            b = b / cs[:, None]
+            Ws *= cs[:, None]
+        L = np.diag(K).copy()
         eps = 0.3 * tol * max(primal, _TINY) if final else max(0.3 * gap, 0.3 * tol * max(primal, _TINY))
         if one_d:
             Wn, used = _solve_restricted(K, b[:, 0], Ws[:, 0].copy(), L, beta, yy, eps,
@@ -555,6 +587,8 @@ def _solve(H, Y, beta, tol, max_iter, coef0):
         else:
             Wn, used = _solve_restricted(K, b, Ws, L, beta, yy, eps, max(1, max_iter - n_iter))
         n_iter += max(used, 1)
+        if weighted:
+            Wn = Wn / cs[:, None]
         W[:] = 0.0
         W[ws] = Wn
 

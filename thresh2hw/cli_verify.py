@@ -1,0 +1,240 @@
+"""``thresh2hw verify MODEL --engine {pysim,verilator,cxxrtl,netlist,formal,all}``.
+
+Checks the circuit of a model file against the integer reference model with one or more
+engines: Amaranth's simulator, Verilator (compiled C++ harness), the post-synthesis iCE40 and
+ECP5 netlists with the vendor cell models, and a formal equivalence proof (SymbiYosys + yices).
+Exit 0 when every engine agrees with the reference, 1 on a mismatch or failed proof, 2 for
+usage problems and missing tools.
+"""
+import os
+
+import numpy as np
+
+from . import cli as _cli
+from .cli import UserError, _check_writable_file, _input_codes, _load_model, _write_json
+
+__all__ = ["register", "cmd_verify"]
+
+ENGINE_CHOICES = ("pysim", "verilator", "cxxrtl", "netlist", "formal", "all")
+FIX = "pip install 'thresh2hw[verify]'"
+TOP = "thresh2hw_top"
+
+
+def register(sub, common):
+    v = sub.add_parser("verify", parents=[common],
+                       help="check the circuit with compiled, post-synthesis and formal engines")
+    v.add_argument("model")
+    v.add_argument("--engine", choices=ENGINE_CHOICES, default="verilator",
+                   help="verilator (default), pysim, cxxrtl (Yosys CXXRTL + g++), netlist "
+                        "(iCE40 + ECP5 post-synthesis), formal (SymbiYosys proof), or all")
+    v.add_argument("--vectors", metavar="FILE",
+                   help="CSV or .npz of real-valued features (quantized by the model)")
+    v.add_argument("--label", help="label column of a CSV to skip (default: last)")
+    v.add_argument("--no-label", action="store_true", help="the data has no label column")
+    v.add_argument("--codes", action="store_true",
+                   help="the vectors file holds integer input codes, not real features")
+    v.add_argument("--random", type=int, default=1000, metavar="N",
+                   help="also check N random vectors (default 1000)")
+    v.add_argument("--exhaustive", choices=["auto", "yes", "no"], default="auto",
+                   help="check every input: auto = when the input space is at most 2^20 "
+                        "(compiled engines; pysim up to 2^12)")
+    v.add_argument("--backpressure", type=float, default=0.0, metavar="P",
+                   help="compiled engines: probability of o__ready low and of an input "
+                        "bubble in each cycle (seeded)")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--family", choices=["ice40", "ecp5", "both"], default="both",
+                   help="netlist engine: FPGA family (default both)")
+    v.add_argument("--reference", choices=["spec", "circuit"], default="spec",
+                   help="formal: prove equal to the spec written from the integer model "
+                        "(default) or to the combinational circuit")
+    v.add_argument("--depth", type=int, default=None,
+                   help="formal: BMC depth in cycles (default latency + 4)")
+    v.add_argument("--formal-timeout", type=float, default=900, metavar="S")
+    v.add_argument("--cache-dir", help="build cache (default $THRESH2HW_CACHE or "
+                                       "~/.cache/thresh2hw)")
+    v.add_argument("--vcd", metavar="FILE",
+                   help="write a waveform of the first mismatch (window re-run with tracing)")
+    v.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    if hasattr(_cli, "_add_arch_options"):          # pipelined / folded architectures
+        _cli._add_arch_options(v)
+    v.set_defaults(func=cmd_verify)
+
+
+def _build(net, args):
+    """The circuit in the requested architecture (combinational when unsupported)."""
+    from . import hdl
+    params = _cli._arch_params(args) if hasattr(_cli, "_arch_params") else {}
+    try:
+        if hasattr(hdl, "build_circuit"):
+            return hdl.build_circuit(net, **params)
+        if params.get("architecture", "combinational") != "combinational":
+            raise UserError("this thresh2hw has no pipelined/folded architectures")
+        return hdl.ThresholdNetworkCircuit(net)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _engines(args):
+    if args.engine == "all":
+        names = ["pysim", "verilator", "cxxrtl", "netlist", "formal"]
+    else:
+        names = [args.engine]
+    out = []
+    for n in names:
+        if n == "netlist":
+            out += ["netlist-ice40", "netlist-ecp5"] if args.family == "both" \
+                else [f"netlist-{args.family}"]
+        else:
+            out.append(n)
+    return out
+
+
+def _require(engine):
+    """Raise UserError (one line, with the fix) when an engine's tools are missing."""
+    from .sim.engines import EngineUnavailable
+    try:
+        if engine == "verilator" or engine.startswith("netlist-"):
+            from .sim.verilator import _tool
+            _tool()
+        if engine.startswith("netlist-"):
+            from .sim.netlist import _yosys, yosys_share_dir
+            _yosys()
+            yosys_share_dir()
+        if engine == "formal":
+            from .sim.formal import _tools
+            _tools()
+        if engine == "cxxrtl":
+            from .sim.cxxrtl import _tools as cxxrtl_tools
+            cxxrtl_tools()
+    except EngineUnavailable as exc:
+        msg = str(exc)
+        if "pip install" not in msg:
+            msg = f"{msg} (fix: {FIX})"
+        raise UserError(f"engine {engine}: {msg}") from None
+
+
+def _vectors(args, net, log):
+    from .sim import adversarial_vectors, random_vectors
+    from .sim.exhaustive import EXHAUSTIVE_LIMIT, all_inputs, input_space_size
+    rng = np.random.default_rng(args.seed)
+    data_Q, label = _input_codes(args, net)
+    parts = [data_Q, adversarial_vectors(net, rng)]
+    if args.random:
+        parts.append(random_vectors(net, args.random, rng))
+    Q = np.vstack([p for p in parts if len(p)])
+    size = input_space_size(net)
+    exhaustive = None
+    if args.exhaustive == "yes" and size > EXHAUSTIVE_LIMIT:
+        raise UserError(f"the input space has {size} vectors, more than the exhaustive limit "
+                        f"{EXHAUSTIVE_LIMIT}")
+    if args.exhaustive != "no" and size <= EXHAUSTIVE_LIMIT:
+        exhaustive = np.vstack([data_Q, all_inputs(net)]) if len(data_Q) else all_inputs(net)
+    return Q, exhaustive, label, len(data_Q)
+
+
+def cmd_verify(args, log):
+    from .emit import convert_verilog
+    from .sim.exhaustive import check_engine
+    net = _load_model(args.model)
+    for f in (args.json, args.vcd):
+        if f:
+            _check_writable_file(f)
+    if not 0 <= args.backpressure < 1:
+        raise UserError(f"--backpressure must lie in [0, 1), not {args.backpressure}")
+    if args.random < 0:
+        raise UserError("--random must be non-negative")
+    engines, skipped = _engines(args), []
+    for e in list(engines):
+        try:
+            _require(e)
+        except UserError as exc:
+            if args.engine != "all":
+                raise
+            engines.remove(e)                     # 'all': run what is installed, say why not
+            skipped.append({"engine": e, "ok": None, "status": "SKIP", "reason": str(exc),
+                            "vectors": None, "mismatches": None, "vectors_per_s": None,
+                            "build_seconds": 0.0, "first_mismatch": None})
+            log(f"[{e}] skipped: {exc}")
+    if not engines:
+        raise UserError(f"no verification engine is installed (fix: {FIX})")
+    if args.vectors is None and (args.codes or args.label or args.no_label):
+        raise UserError("--codes/--label/--no-label need --vectors FILE")
+    args.data = args.vectors
+    Q, QX, label, n_data = _vectors(args, net, log)
+    circuit = _build(net, args)
+    latency = circuit.latency
+    verilog = convert_verilog(circuit, TOP)
+    results, failed, vcd_done = list(skipped), False, False
+    for engine in engines:
+        if engine == "formal":
+            from .sim.formal import prove_equivalent
+            log(f"[formal]   proving {TOP} == {args.reference} for every input "
+                f"(BMC from reset, depth {args.depth or latency + 4})...")
+            r = prove_equivalent(net, verilog, TOP, latency=latency, depth=args.depth,
+                                 reference=args.reference, timeout=args.formal_timeout)
+            d = r.to_dict()
+            results.append(d)
+            log(f"[formal]   {r.status} in {r.seconds:.1f} s"
+                + (f": {r.reason}" if r.reason else ""))
+            failed |= not r.ok
+            continue
+        vecs = Q
+        if QX is not None and (engine != "pysim" or len(QX) <= (1 << 12) + n_data):
+            vecs = QX
+        kind = "all inputs" if vecs is QX else "vectors"
+        run_kw = dict(bubbles=args.backpressure, stalls=args.backpressure, seed=args.seed)
+        if engine != "pysim":
+            run_kw["cache_dir"] = args.cache_dir
+        try:
+            r = check_engine(engine, net, vecs, verilog=verilog, top=TOP, circuit=circuit
+                             if engine == "pysim" else None, **run_kw)
+        except RuntimeError as exc:
+            raise UserError(f"engine {engine}: {str(exc).splitlines()[0]}") from None
+        d = r.to_dict()
+        d["exhaustive"] = vecs is QX
+        results.append(d)
+        build = (f", build {r.build_seconds:.1f} s" if r.build_seconds else
+                 (", build cached" if engine != "pysim" else ""))
+        verdict = "0 mismatches" if r.ok else f"{r.mismatches} MISMATCHES"
+        log(f"[{engine}] {r.vectors} {kind}: {verdict} ({r.vectors_per_s:,.0f} vectors/s"
+            f"{build})")
+        for e in r.errors:
+            log(f"           error: {e}")
+        if r.first_mismatch is not None:
+            fm = r.first_mismatch
+            log(f"           first mismatch: vector {fm.index}, expected {fm.expected}, got "
+                f"{fm.got}, inputs {fm.inputs}")
+            if args.vcd and not vcd_done:
+                _write_vcd(args.vcd, engine, net, vecs, fm.index, verilog, circuit, args, log)
+                vcd_done = True
+        failed |= not r.ok
+    if args.vcd and not vcd_done:
+        log(f"[vcd]      no mismatch: {args.vcd} not written")
+    if args.json:
+        summary = results[0] if len(results) == 1 else {
+            "engine": args.engine, "ok": not failed,
+            "vectors": sum(r["vectors"] or 0 for r in results),
+            "mismatches": sum(r["mismatches"] or 0 for r in results if r["mismatches"]),
+            "vectors_per_s": None, "build_seconds": round(sum(r["build_seconds"] or 0
+                                                              for r in results), 3),
+            "first_mismatch": next((r["first_mismatch"] for r in results
+                                    if r["first_mismatch"]), None)}
+        _write_json(args.json, {**summary, "engines": results, "model": args.model,
+                                "latency": latency,
+                                "architecture": getattr(circuit, "architecture",
+                                                        "combinational")})
+    return 1 if failed else 0
+
+
+def _write_vcd(path, engine, net, Q, index, verilog, circuit, args, log):
+    """Re-run a window of vectors around the first mismatch with tracing on."""
+    from .sim.exhaustive import check_engine
+    lo = max(0, index - 8)
+    W = Q[lo:index + 4]
+    if engine in ("pysim", "cxxrtl"):                  # cxxrtl: no tracing, use pysim
+        check_engine("pysim", net, W, circuit=circuit, vcd=path)
+    else:
+        check_engine(engine, net, W, verilog=verilog, top=TOP, vcd=os.path.abspath(path),
+                     cache_dir=args.cache_dir)
+    log(f"[vcd]      {path}: vectors {lo}..{lo + len(W) - 1} (mismatch at {index} is window "
+        f"position {index - lo})")
