@@ -210,3 +210,10 @@ def test_simulate_reports_mismatch_with_nonzero_exit(capsys, tmp_path, model_fil
     assert rc == 1
     res = json.loads((tmp_path / "r.json").read_text())
     assert res["mismatches"] > 0 and res["first_mismatch"]["index"] >= 0
+
+
+@pytest.mark.parametrize("name", ["bad name", "", "../evil", "a/b", "module", "9x"])
+def test_module_name_must_be_a_plain_identifier(capsys, tmp_path, model_file, name):
+    rc, _, err = _run(capsys, "compile", model_file, "-o", tmp_path / "hw", "--name", name)
+    _assert_one_line_error(rc, err, "not a plain Verilog identifier")
+    assert not list(tmp_path.glob("**/*.v")) and not (tmp_path / "evil.v").exists()

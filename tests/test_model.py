@@ -70,6 +70,7 @@ def _doc(rng):
     (lambda d: d.pop("output_layer"), "malformed model file"),
     (lambda d: d.update(input_bits=0), "input_bits must be"),
     (lambda d: d.update(n_features=99), "n_features says 99"),
+    (lambda d: d.update(score_scale=float("nan")), "score_scale must be a positive finite"),
 ])
 def test_malformed_models_are_rejected(rng, mutate, message):
     d = _doc(rng)

@@ -6,6 +6,7 @@ Every user-facing failure ends in one line ``thresh2hw: error: ...`` and a non-z
 import argparse
 import json
 import os
+import re
 import sys
 import time
 import warnings
@@ -56,6 +57,25 @@ def _positive_float(s):
     if not (np.isfinite(v) and v > 0):
         raise argparse.ArgumentTypeError(f"{s!r} is not a positive number")
     return v
+
+
+_VERILOG_KEYWORDS = frozenset("""always and assign automatic begin buf case casex casez cell
+config deassign default defparam design disable edge else end endcase endconfig endfunction
+endgenerate endmodule endprimitive endspecify endtable endtask event for force forever fork
+function generate genvar if ifnone initial inout input instance integer join large liblist
+library localparam macromodule medium module nand negedge nmos nor not or output parameter pmos
+posedge primitive pull0 pull1 pulldown pullup rcmos real realtime reg release repeat rnmos rpmos
+rtran rtranif0 rtranif1 scalared signed small specify specparam strong0 strong1 supply0 supply1
+table task time tran tranif0 tranif1 tri tri0 tri1 triand trior trireg unsigned use vectored
+wait wand weak0 weak1 while wire wor xnor xor logic bit byte int""".split())
+
+
+def _module_name(s):
+    # Also a file name stem: a plain Verilog identifier can never escape the output directory.
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", s) or s in _VERILOG_KEYWORDS:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a plain Verilog identifier "
+                                         f"(letters, digits, _; not a keyword)")
+    return s
 
 
 def _float_list(s):
@@ -116,7 +136,8 @@ def _add_training_options(p):
     g.add_argument("--n-arrangements", type=_bits(1, 10 ** 7), default=None, metavar="P",
                    help="directions sampled for the pattern dictionary (default 4000)")
     g.add_argument("--sampler", choices=["gaussian", "data", "pairs", "lattice"], default=None,
-                   help="direction sampler (default gaussian); lattice: integer weights on the "
+                   help="direction sampler (default gaussian; demo: lattice with --cost-weighted); "
+                        "lattice: integer weights on the "
                         "input codes, which are the hardware weights (no quantization error)")
     g.add_argument("--lattice-bits", type=_bits(2, 16), default=None, metavar="K",
                    help="signed bits of lattice generators (default 2: ternary -1/0/1)")
@@ -296,7 +317,7 @@ def _simulate(net, Q, log, *, adversarial=True, random=0, seed=0, vcd=None, labe
               arch=None):
     from .sim import adversarial_vectors, check_circuit, random_vectors
     rng = np.random.default_rng(seed)
-    parts, names = [Q], [f"{len(Q)} {label}"]
+    parts, names = [Q], [f"{len(Q)} {label}"] if len(Q) else []
     if adversarial:
         A = adversarial_vectors(net, rng)
         parts.append(A)
@@ -410,7 +431,7 @@ def cmd_train(args, log):
     if task == "classification":
         classes, counts = np.unique(y, return_counts=True)
         if len(classes) < 2:
-            raise UserError(f"{args.data}: the labels hold a single class ({classes[0]!r}); "
+            raise UserError(f"{args.data}: the labels hold a single class ({classes[0]}); "
                             f"classification needs at least two")
     if task == "regression" and y.dtype.kind not in "iuf":
         raise UserError(f"{args.data}: regression needs numeric labels")
@@ -522,7 +543,8 @@ def build_parser():
     d.add_argument("--out", default="thresh2hw-out", help="output directory (./thresh2hw-out)")
     d.add_argument("--json", metavar="FILE", help="write a JSON summary of every stage")
     d.add_argument("--dataset", choices=["digits", "breast_cancer"], default="digits")
-    d.add_argument("--name", default="thresh2hw_top", help="Verilog top module name")
+    d.add_argument("--name", type=_module_name, default="thresh2hw_top",
+                   help="Verilog top module name")
     _add_training_options(d)
     d.set_defaults(func=cmd_demo)
 
@@ -540,7 +562,8 @@ def build_parser():
     c = sub.add_parser("compile", parents=[common], help="model file -> Verilog, RTLIL and interface JSON")
     c.add_argument("model")
     c.add_argument("-o", "--out", default="thresh2hw-out", help="output directory")
-    c.add_argument("--name", default="thresh2hw_top", help="Verilog top module name")
+    c.add_argument("--name", type=_module_name, default="thresh2hw_top",
+                   help="Verilog top module name")
     _add_arch_options(c)
     c.set_defaults(func=cmd_compile)
 

@@ -25,7 +25,8 @@ def check_features(X, what="features"):
     if bad.any():
         r, c = np.argwhere(bad)[0]
         kind = "NaN" if np.isnan(X[r, c]) else "infinite"
-        raise DataError(f"{what} contain {kind} values (first at row {r + 1}, column {c + 1})")
+        raise DataError(f"{what} contain {kind} values (first in data row {r + 1}, "
+                        f"column {c + 1})")
     return X
 
 

@@ -211,6 +211,10 @@ class IntegerNetwork:
         if self.task != "regression" and self.classes and len(self.classes) != self.n_classes:
             raise ModelFormatError(f"classes lists {len(self.classes)} labels for "
                                    f"{self.n_classes} classes")
+        if not (isinstance(self.score_scale, (int, float)) and np.isfinite(self.score_scale)
+                and self.score_scale > 0):
+            raise ModelFormatError(f"score_scale must be a positive finite number, "
+                                   f"not {self.score_scale!r}")
         if self.input_quantizer is not None and self.input_quantizer.bits != self.input_bits:
             raise ModelFormatError("input_quantizer bits differ from input_bits")
         self.check_ranges()

@@ -146,7 +146,7 @@ def _check_class_counts(y, task, k, what):
     classes, counts = np.unique(y, return_counts=True)
     if counts.min() < k:
         c = classes[int(np.argmin(counts))]
-        raise ValueError(f"class {c!r} has only {counts.min()} training sample(s); {what} "
+        raise ValueError(f"class {c} has only {counts.min()} training sample(s); {what} "
                          f"needs at least {k} per class (or give --beta explicitly)")
 
 
