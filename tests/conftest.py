@@ -26,6 +26,17 @@ def random_network(rng, *, d=6, hidden=(8,), n_out=4, task="multiclass", input_b
                           output=OutputLayer(V, c))
 
 
+def tie_network(rng):
+    """Output rows 0-2 identical and {0,1}-valued: argmax ties between classes 0..2 on most
+    inputs, so the lowest-index tie-break is exercised."""
+    W = rng.integers(-3, 4, size=(6, 4))
+    return IntegerNetwork(task="multiclass", input_bits=3,
+                          hidden=(ThresholdLayer(W, rng.integers(-5, 6, size=6)),),
+                          output=OutputLayer(np.array([[1, 0, 1, 0, 0, 1]] * 3 +
+                                                      [[0, 1, 0, 1, 1, 0]]),
+                                             np.zeros(4, dtype=np.int64)))
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -12,7 +12,7 @@ from thresh2hw.hdl import ARCHITECTURES, ThresholdNetworkCircuit, build_circuit
 from thresh2hw.model import IntegerNetwork, OutputLayer, ThresholdLayer
 from thresh2hw.sim import (adversarial_vectors, check_circuit, random_vectors, run_stream)
 
-from conftest import random_network
+from conftest import random_network, tie_network
 
 pytestmark = pytest.mark.sim
 
@@ -66,12 +66,7 @@ def test_deep_networks_match_reference(arch, params):
 @pytest.mark.parametrize("arch,params", CONFIGS, ids=IDS)
 def test_argmax_ties_go_to_lowest_index(arch, params):
     rng = np.random.default_rng(3)
-    W = rng.integers(-3, 4, size=(6, 4))
-    net = IntegerNetwork(task="multiclass", input_bits=3,
-                         hidden=(ThresholdLayer(W, rng.integers(-5, 6, size=6)),),
-                         output=OutputLayer(np.array([[1, 0, 1, 0, 0, 1]] * 3 +
-                                                     [[0, 1, 0, 1, 1, 0]]),
-                                            np.zeros(4, dtype=np.int64)))
+    net = tie_network(rng)
     Q = random_vectors(net, 60, rng)
     s = net.scores(Q)
     assert ((s[:, 0] == s[:, 1]) & (s[:, 0] >= s[:, 3])).sum() > 10   # real ties exercised

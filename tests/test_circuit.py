@@ -12,7 +12,7 @@ from thresh2hw.model import IntegerNetwork, OutputLayer, ThresholdLayer
 from thresh2hw.sim import (adversarial_vectors, check_circuit, pack_inputs, random_vectors,
                            simulate_circuit)
 
-from conftest import random_network
+from conftest import random_network, tie_network
 
 pytestmark = pytest.mark.sim
 
@@ -63,13 +63,7 @@ def test_adversarial_vectors_straddle_every_threshold(rng):
 
 
 def test_argmax_ties_resolved_to_lowest_index(rng):
-    # Output weights in {0, 1} with three identical rows: ties on most inputs.
-    W = rng.integers(-3, 4, size=(6, 4))
-    net = IntegerNetwork(task="multiclass", input_bits=3,
-                         hidden=(ThresholdLayer(W, rng.integers(-5, 6, size=6)),),
-                         output=OutputLayer(np.array([[1, 0, 1, 0, 0, 1]] * 3 +
-                                                     [[0, 1, 0, 1, 1, 0]]),
-                                            np.zeros(4, dtype=np.int64)))
+    net = tie_network(rng)
     Q = random_vectors(net, 200, rng)
     s = net.scores(Q)
     assert ((s[:, 0] == s[:, 1]) & (s[:, 0] >= s[:, 3])).sum() > 20   # real ties exercised

@@ -43,7 +43,7 @@ import numpy as np
 
 from ..floatnet import FloatThresholdNetwork, augment, patterns
 from ._arrangements import ArrangementSampler
-from ._convex import FIRST_LAYER_NORM_EXP, Standardizer, _column_generation
+from ._convex import FIRST_LAYER_NORM_EXP, ConvexFit, Standardizer, _column_generation
 from ._lasso import beta_max as lasso_beta_max
 from ._lasso import lasso_objective, solve
 from ._limits import check_dictionary_memory
@@ -56,7 +56,7 @@ MODES = ("auto", "shattered", "lasso")
 
 
 @dataclass(frozen=True)
-class DeepFit:
+class DeepFit(ConvexFit):
     """Result of :func:`fit_deep` (the attributes of :class:`~._convex.ConvexFit` plus the deep
     construction's report).
 
@@ -65,19 +65,6 @@ class DeepFit:
     weight-decay objective. ``patterns`` are the chosen last-layer patterns on the training
     data (one column per last-layer neuron).
     """
-    network: FloatThresholdNetwork
-    beta: float
-    beta_max: float
-    lasso_objective: float
-    reconstructed_objective: float
-    duality_gap: float | None
-    n_sampled: int
-    n_distinct: int
-    solver: str
-    solver_seconds: float
-    converged: bool
-    coef: np.ndarray
-    support: np.ndarray
     mode: str
     separator: str | None
     patterns: np.ndarray
@@ -212,7 +199,8 @@ def fit_deep_path(X, Y, task, betas, *, n_layers=3, width=256, beta_scale="max",
                               reconstructed_objective=net.weight_decay_objective(X, Y, b),
                               duality_gap=0.0, n_sampled=n_sampled, n_distinct=Pm.shape[1],
                               solver="shattered-closed-form", solver_seconds=secs,
-                              converged=True, coef=W, support=np.arange(Pm.shape[1]),
+                              converged=True, n_iter=0, coef=W,
+                              support=np.arange(Pm.shape[1]),
                               mode="shattered", separator=separator, patterns=Pm,
                               layer_widths=tuple(int(U.shape[1]) for U in net.layers),
                               width_condition=wc)
@@ -257,7 +245,8 @@ def fit_deep_path(X, Y, task, betas, *, n_layers=3, width=256, beta_scale="max",
                           reconstructed_objective=net.weight_decay_objective(X, Y, b),
                           duality_gap=res.duality_gap, n_sampled=n_sampled + arr.n_sampled,
                           n_distinct=arr.n_distinct, solver=res.solver, solver_seconds=secs,
-                          converged=res.converged, coef=res.coef, support=support,
+                          converged=res.converged, n_iter=res.n_iter, coef=res.coef,
+                          support=support,
                           mode="lasso", separator=None, patterns=arr.H[:, support],
                           layer_widths=tuple(int(U.shape[1]) for U in net.layers),
                           width_condition=wc)
