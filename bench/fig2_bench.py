@@ -84,10 +84,8 @@ def run_dataset(name, Xtr, ytr, Xte, yte, epochs, log_every, seed=0):
         row(label, fit.network, time.perf_counter() - t0, mode=fit.mode,
             convex_objective=fit.lasso_objective, rank=fit.width_condition["ranks"])
     t0 = time.perf_counter()
-    # cvxpy on small n: the fast solver stalls near interpolation (tiny beta, n = 100)
     fit = fit_convex(Xtr, Y, task, beta=beta, beta_scale="absolute", n_directions=2000,
-                     scan_bias=True, column_rounds=2, random_state=seed,
-                     solver="cvxpy" if n <= 500 and task == "binary" else "auto")
+                     scan_bias=True, column_rounds=2, random_state=seed, solver="auto")
     row("Convex-2L", fit.network, time.perf_counter() - t0, convex_objective=fit.lasso_objective)
 
     for sur, label in BASELINES.items():

@@ -2,12 +2,13 @@
 
 Usage::
 
-    python bench/solver_bench.py [--with-cvxpy-large] [--skip-cvxpy] [--json FILE]
+    python bench/solver_bench.py [--with-cvxpy-large] [--huge] [--skip-cvxpy] [--json FILE]
 
 Prints one row per (instance, solver): n, P, C, beta, seconds, objective, support size,
 certified duality gap; for fast rows that have a cvxpy counterpart also the speed-up and the
 relative objective difference. cvxpy on the large Lasso (n=1000, P=10000) takes ~70 s and only
-runs with ``--with-cvxpy-large``.
+runs with ``--with-cvxpy-large``. ``--huge`` adds n = P = 20000 (fast only; prints the peak
+resident memory of the process after it).
 """
 import argparse
 import json
@@ -32,11 +33,21 @@ def patterns(X, P, rng):
     return np.ascontiguousarray(H[:, keep])
 
 
+def huge_patterns(X, P, rng, step=2000):
+    """Like :func:`patterns` for dictionaries too large for a float64 ``X U`` (no dedup: at
+    n = 20000 Gaussian directions give distinct patterns)."""
+    U = rng.standard_normal((X.shape[1], P))
+    H = np.empty((X.shape[0], P), dtype=bool)
+    for a in range(0, P, step):
+        H[:, a:a + step] = X @ U[:, a:a + step] >= 0
+    return H
+
+
 def lasso_instance(n, P, d=20, seed=0, frac=0.05):
     """Plain Lasso on hyperplane patterns; y = sign of a random two-layer ReLU teacher."""
     rng = np.random.default_rng(seed)
     X = np.hstack([rng.standard_normal((n, d)), np.ones((n, 1))])
-    H = patterns(X, P, rng)
+    H = patterns(X, P, rng) if n * P <= 10 ** 8 else huge_patterns(X, P, rng)
     A = rng.standard_normal((d + 1, 8))
     y = np.sign(np.maximum(X @ A, 0) @ rng.standard_normal(8) - 0.3)
     y[y == 0] = 1.0
@@ -92,6 +103,7 @@ def main(argv=None):
     ap.add_argument("--with-cvxpy-large", action="store_true",
                     help="also run cvxpy on the n=1000, P=10000 Lasso (~70 s)")
     ap.add_argument("--skip-cvxpy", action="store_true", help="never run cvxpy")
+    ap.add_argument("--huge", action="store_true", help="also n = P = 20000 (fast only)")
     ap.add_argument("--json", metavar="FILE", help="write the rows as JSON")
     args = ap.parse_args(argv)
     cv = not args.skip_cvxpy
@@ -101,11 +113,20 @@ def main(argv=None):
     run("random-lasso", *random_instance(200, 800, 1, 1, 0.05), cv, rows)
     run("random-group", *random_instance(200, 800, 5, 2, 0.05), cv, rows)
     run("lasso-small", *lasso_instance(300, 1500, seed=3), cv, rows)
+    # Figure-2 regime: n = 100, tiny beta, the solution nearly interpolates
+    run("lasso-interp-100", *lasso_instance(100, 2000, seed=4, frac=1e-3), cv, rows)
+    run("lasso-1000x10000-b02", *lasso_instance(1000, 10000, seed=0, frac=0.02),
+        cv and args.with_cvxpy_large, rows)
     run("lasso-1000x10000", *lasso_instance(1000, 12000, seed=0), cv and args.with_cvxpy_large,
         rows)
     run("digits-group-1000", *digits_instance(1000, seed=0), cv, rows)
     run("digits-group-3000", *digits_instance(3000, seed=0), False, rows)
     run("digits-group-6000", *digits_instance(6000, seed=1, frac=1e-2), False, rows)
+    if args.huge:
+        import resource
+        run("lasso-20000x20000", *lasso_instance(20000, 20000, seed=5, frac=0.02), False, rows)
+        rows[-1]["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+        print(f"peak resident memory of this process: {rows[-1]['peak_rss_gib']:.2f} GiB")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -123,3 +123,43 @@ def test_chunked_products_match_cached(monkeypatch):
     assert chunked.converged
     assert chunked.objective == pytest.approx(cached.objective, rel=1e-10)
     np.testing.assert_allclose(chunked.coef, cached.coef, atol=1e-7)
+
+
+def _hyperplane_instance(seed, n, d, P):
+    """Distinct arrangement patterns 1[X u >= 0] (bias column included) with more columns than
+    samples: at tiny beta the solution nearly interpolates and K_AA of CD's support is singular."""
+    rng = np.random.default_rng(seed)
+    X = np.hstack([rng.standard_normal((n, d)), np.ones((n, 1))])
+    H = np.unique(X @ rng.standard_normal((d + 1, P)) >= 0, axis=1)
+    return H[:, H.any(axis=0)], rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("seed,n,d,P", [(0, 60, 8, 80), (1, 60, 8, 80), (0, 50, 12, 300),
+                                        (5, 50, 12, 300)])
+def test_near_interpolation_converges(seed, n, d, P):
+    # Before the null-space purification these stalled (gap ~1e-3 after 10000 epochs).
+    H, Y = _hyperplane_instance(seed, n, d, P)
+    beta = 1e-3 * beta_max(H, Y)
+    fast = solve_fast(H, Y, beta, tol=1e-9, max_iter=3000)
+    ref = solve_cvxpy(H, Y, beta)
+    assert fast.converged and fast.duality_gap <= 1e-9 * fast.objective
+    assert fast.objective <= ref.objective * (1 + 1e-9)
+    assert abs(fast.objective - ref.objective) <= 1e-6 * ref.objective
+    # a purified (vertex) solution: its support columns are linearly independent
+    supp = np.flatnonzero(fast.coef)
+    assert np.linalg.matrix_rank(H[:, supp].astype(float)) == supp.size
+
+
+def test_purify_keeps_fit_and_does_not_increase_l1():
+    from thresh2hw.train._fast import _purify
+    rng = np.random.default_rng(3)
+    H = (rng.random((12, 30)) < 0.5).astype(float)
+    w = rng.standard_normal(30)
+    K = H.T @ H
+    w0 = w.copy()
+    keep = _purify(K, w)
+    assert keep is not None and keep.sum() == np.linalg.matrix_rank(H)
+    assert np.all(w[~keep] == 0.0)
+    np.testing.assert_allclose(H @ w, H @ w0, atol=1e-9)
+    assert np.abs(w).sum() <= np.abs(w0).sum() + 1e-12
+    assert np.linalg.matrix_rank(H[:, keep]) == keep.sum()

@@ -65,6 +65,7 @@ import time
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg.blas import dger as _dger
 
 from ._lasso import LassoResult, check_penalty_weights
 
@@ -107,10 +108,9 @@ class _Dictionary:
         return out
 
     def columns(self, idx, dtype=np.float64):
-        if self.Hf is not None:
-            cols = self.Hf[:, idx]
-            return cols if dtype == np.float64 else cols.astype(dtype)
-        return self.H[:, idx].astype(dtype)
+        if self.Hf is not None and dtype == np.float64:
+            return self.Hf[:, idx]
+        return self.H[:, idx].astype(dtype)      # gather 1-byte entries, then widen
 
 
 def _as_binary(H):
@@ -230,61 +230,128 @@ def _newton_1d(K, b, w, beta, yy, eps=0.0, max_steps=None):
 
     With the signs ``s`` of the active set ``A`` fixed, the objective equals the quadratic
     ``q(x) = 1/2 x^T K_AA x - b_A^T x + beta s^T x`` on the orthant; we move from ``w_A`` towards
-    the minimiser of ``q`` and stop at the first sign change, where that coordinate is dropped
-    (``K_AA^{-1}`` is downdated in O(|A|^2)). The objective decreases at every accepted step;
-    stops at the restricted optimum (no sign change) or when a step does not decrease."""
+    the minimiser of ``q`` and stop at the first sign change, where that coordinate is dropped.
+    The arrays keep their first size: a dropped coordinate gets a zero row and column in
+    ``K_AA^{-1}`` (an in-place rank-one downdate, O(|A|^2), no copies), and ``K_AA w`` is carried
+    along the step in O(|A|), since ``K_AA target = b_A - beta s`` on the active coordinates.
+    The objective decreases at every accepted step; stops at the restricted optimum (no sign
+    change) or when a step does not decrease."""
     A = np.flatnonzero(w)
     if A.size == 0:
         return w
     KA = K[np.ix_(A, A)]
     c = _chol(KA)
     if c is None:
-        return w
-    Kinv = cho_solve(c, np.eye(A.size), check_finite=False)
+        # K_AA singular (e.g. more active columns than samples): first move along its null
+        # space, which leaves H w unchanged and does not increase ||w||_1, until the support is
+        # independent (a "purification" step), then continue on that support
+        keep = _purify(KA, w[A])
+        if keep is None:
+            return w
+        w[A[~keep]] = 0.0
+        A = A[keep]
+        KA = KA[np.ix_(keep, keep)]
+        c = _chol(KA)
+        if c is None:
+            return w
+    Kinv = np.asfortranarray(cho_solve(c, np.eye(A.size), check_finite=False))
     bA = b[A]
     wa = w[A].copy()
-    keep = np.ones(A.size, dtype=bool)       # positions of A still active
-    f = _objective_on(KA, bA, wa, beta, yy)
+    sgn = np.sign(wa)
+    Kw = KA @ wa
+
+    def objective(x, Kx):
+        return 0.5 * max(yy - 2.0 * float(bA @ x) + float(x @ Kx), 0.0) + beta * float(np.abs(x).sum())
+
+    f = objective(wa, Kw)
     max_steps = A.size if max_steps is None else max_steps
+    rhs = bA - beta * sgn
+    target = Kinv @ rhs
     for _ in range(max_steps):
-        sgn = np.sign(wa)
-        target = Kinv @ (bA - beta * sgn)
         if not np.isfinite(target).all():
             break
-        cross = np.sign(target) != sgn
+        cross = (np.sign(target) != sgn) & (sgn != 0)
         if cross.any():
             ci = np.flatnonzero(cross)
             tc = wa[ci] / (wa[ci] - target[ci])
             k = int(np.argmin(tc))
-            new = wa + float(tc[k]) * (target - wa)
+            t = float(tc[k])
+            new = wa + t * (target - wa)
             new[ci[k]] = 0.0
             new[np.sign(new) != sgn] = 0.0
         else:
+            t = 1.0
             new = target
-        f_new = _objective_on(KA, bA, new, beta, yy)
+        # K_AA target = rhs on the active coordinates, so K_AA x is carried along the step in
+        # O(|A|); its entries on dropped coordinates are never read (x is zero there). A
+        # coordinate zeroed at the crossing is taken out by its column of K_AA.
+        Kn = (1.0 - t) * Kw + t * rhs
+        for d in np.flatnonzero((new == 0.0) & (sgn != 0)):
+            on_path = (1.0 - t) * wa[d] + t * target[d]
+            if on_path != 0.0:
+                Kn -= KA[:, d] * on_path
+        f_new = objective(new, Kn)
         if not f_new <= f:
             break
-        wa, f = new, f_new
+        wa, f, Kw = new, f_new, Kn
         if not cross.any():
             break
-        drop = np.flatnonzero(wa == 0.0)
-        # remove the dropped coordinates from A and downdate the inverse
-        for d in sorted(drop.tolist(), reverse=True):
+        for d in np.flatnonzero((wa == 0.0) & (sgn != 0)):
             col = Kinv[:, d].copy()
             piv = col[d]
-            Kinv = Kinv - np.outer(col, col) / piv
-            Kinv = np.delete(np.delete(Kinv, d, axis=0), d, axis=1)
-            pos = np.flatnonzero(keep)[d]
-            keep[pos] = False
-            w[A[pos]] = 0.0
-        sel = wa != 0.0
-        wa = wa[sel]
-        KA = KA[np.ix_(sel, sel)]
-        bA = bA[sel]
-        if wa.size == 0:
+            if not piv > 0:
+                return w
+            _dger(-1.0 / piv, col, col, a=Kinv, overwrite_a=True)
+            Kinv[:, d] = 0.0
+            Kinv[d, :] = 0.0
+            sgn[d] = 0.0
+        if not sgn.any():
             break
-    w[A[keep]] = wa
+        rhs = np.where(sgn != 0, bA - beta * sgn, 0.0)
+        target = Kinv @ rhs
+    w[A] = wa
     return w
+
+
+def _purify(KA, wa, rtol=1e-10):
+    """Zero coordinates of ``wa`` (in place) along null directions of ``K_AA`` until the
+    remaining columns are independent; returns the mask of the kept coordinates (or ``None``
+    when no null space was found). Along a null vector ``v`` the fit ``H_A w`` is unchanged and
+    ``||w||_1`` is linear with slope ``sign(w) . v`` until a coordinate reaches zero; walking in
+    the direction where that slope is <= 0 never increases the objective. The null basis is
+    computed once (``eigh``) and reduced by one dimension per dropped coordinate."""
+    lam, V = np.linalg.eigh(KA)
+    N = V[:, lam <= rtol * max(float(lam[-1]), _TINY)]
+    keep = np.ones(wa.size, dtype=bool)
+    if N.shape[1] == 0:
+        return None
+    while N.shape[1]:
+        v = N[:, 0].copy()
+        v[~keep] = 0.0
+        if float(np.sign(wa) @ v) > 0:
+            v = -v
+        hit = keep & (wa * v < 0)
+        if not hit.any():
+            v = -v                                  # slope is zero: either direction will do
+            hit = keep & (wa * v < 0)
+            if not hit.any():
+                break
+        ti = np.where(hit, -wa / np.where(hit, v, 1.0), np.inf)
+        d = int(np.argmin(ti))
+        wa += float(ti[d]) * v
+        wa[d] = 0.0
+        keep[d] = False
+        wa[~keep] = 0.0
+        # null basis of the reduced matrix: a Householder reflection of the (orthonormal) basis
+        # puts all of row d into its first column, which is dropped; O(|A| k), stays orthonormal
+        r = N[d]
+        nr = float(np.linalg.norm(r))
+        if nr > 1e-12:                              # else every null vector has v_d = 0
+            u = r.copy()
+            u[0] += math.copysign(nr, r[0])
+            N = N - np.outer(N @ u, u * (2.0 / float(u @ u)))
+            N = N[:, 1:]
+    return keep
 
 
 def _pcg(apply_A, apply_M, rhs, rtol, maxiter):
@@ -405,6 +472,7 @@ def _solve_restricted(K, b, W, L, beta, yy, eps, max_epochs):
     order = np.arange(K.shape[0]).tolist()
     hist = [W.copy()]
     epochs = 0
+    prev_nz = None
     while epochs < max_epochs:
         if epochs == 0:
             grad = K @ W - b
@@ -413,8 +481,16 @@ def _solve_restricted(K, b, W, L, beta, yy, eps, max_epochs):
         primal, dual, grad = _gram_gap(K, b, W, beta, yy)
         if primal - dual <= eps:
             break
-        W_n = newton(K, b, W.copy(), beta, yy, eps)
-        p_n, d_n, g_n = _gram_gap(K, b, W_n, beta, yy)
+        # a second-order phase only pays once CD has (nearly) settled the support; on a
+        # support still moving it would walk through hundreds of one-at-a-time drops
+        nz = W != 0.0 if one_d else np.any(W != 0.0, axis=1)
+        n_changed = int(np.count_nonzero(nz != prev_nz)) if prev_nz is not None else nz.size
+        prev_nz = nz
+        if n_changed > max(2, nz.sum() // 50):
+            W_n = None
+        else:
+            W_n = newton(K, b, W.copy(), beta, yy, eps)
+        p_n, d_n, g_n = _gram_gap(K, b, W_n, beta, yy) if W_n is not None else (math.inf,) * 3
         if p_n <= primal:
             W, primal, dual, grad = W_n, p_n, d_n, g_n
             hist = [W.copy()]
@@ -517,6 +593,7 @@ def _solve(H, Y, beta, tol, max_iter, coef0, penalty_weights=None):
         if not np.isfinite(W).all():
             raise ValueError("coef0 must be finite")
 
+    HtY = D.rmatvec(Y2)                        # working-set right-hand sides, by indexing
     best_dual = -math.inf
     n_iter = 0
     ws = np.zeros(0, dtype=np.intp)
@@ -560,7 +637,7 @@ def _solve(H, Y, beta, tol, max_iter, coef0, penalty_weights=None):
         else:
             new_ws = np.flatnonzero(usable)
         new_ws = np.sort(new_ws)
-        same = np.array_equal(new_ws, ws)
+        same = np.array_equal(new_ws, np.sort(ws))
         if same:
             ws_size = min(n_usable, 2 * ws_size)   # no new column would enter: enlarge
         ws = new_ws
@@ -568,10 +645,9 @@ def _solve(H, Y, beta, tol, max_iter, coef0, penalty_weights=None):
         final = same or ws.size == n_usable
 
         # ---- Gram of the working set (float32 products of 0/1 are exact for n < 2**24) ------
-        Hs = D.columns(ws)
-        K = _gram(D, ws, Hs, K_cache, n)
-        K_cache = (ws, K)
-        b = Hs.T @ Y2
+        K_cache = _gram(D, ws, K_cache, n)     # ws reordered: columns of the last Gram first
+        ws, K = K_cache[0], K_cache[1]
+        b = HtY[ws]
         Ws = W[ws].copy()
         if weighted:                               # variables V_j = c_j W_j, columns h_j / c_j
             cs = cw[ws]
@@ -599,26 +675,35 @@ def _solve(H, Y, beta, tol, max_iter, coef0, penalty_weights=None):
                        seconds=time.perf_counter() - t0)
 
 
-def _gram(D, ws, Hs, cache, n):
-    """``H_ws^T H_ws``, reusing the block of the previous working set."""
+def _gram(D, ws, cache, n):
+    """``(order, K, H32)``: the columns ``ws`` reordered so that those of the previous working set
+    come first, their Gram ``K = H_order^T H_order`` and ``H32 = H_order`` in float32. The known
+    block is two ``take`` calls on the previous Gram (2-D fancy indexing is slower than
+    recomputing at these sizes); only products with the new columns are computed, in float32,
+    which is exact for 0/1 data while ``n < 2**24``."""
     dt = np.float32 if n < 2 ** 24 else np.float64
-    if cache is not None:
-        old_ws, old_K = cache
-        if np.array_equal(old_ws, ws):
-            return old_K
-        pos_old = np.searchsorted(old_ws, ws)
-        pos_old = np.minimum(pos_old, max(old_ws.size - 1, 0))
-        known = (old_ws.size > 0) & (old_ws[pos_old] == ws) if old_ws.size else np.zeros(ws.size, bool)
-        if known.sum() > ws.size // 4:
-            K = np.empty((ws.size, ws.size))
-            ki = np.flatnonzero(known)
-            ui = np.flatnonzero(~known)
-            K[np.ix_(ki, ki)] = old_K[np.ix_(pos_old[ki], pos_old[ki])]
-            if ui.size:
-                Hu32 = Hs[:, ui].astype(dt)
-                cross = (Hs.astype(dt, copy=False).T @ Hu32).astype(np.float64)
-                K[:, ui] = cross
-                K[ui, :] = cross.T
-            return K
-    H32 = Hs.astype(dt)
-    return (H32.T @ H32).astype(np.float64)
+    if cache is not None and cache[0].size:
+        old_ws, old_K, old_H = cache
+        kept = np.isin(old_ws, ws)               # old columns still in, in their old order
+        if kept.sum() > ws.size // 4:
+            pk = np.flatnonzero(kept)
+            new = np.setdiff1d(ws, old_ws)
+            same = np.array_equal(pk, np.arange(old_ws.size))
+            if new.size == 0 and same:
+                return cache
+            order = np.concatenate([old_ws[pk], new])
+            m, k = order.size, pk.size
+            K = np.empty((m, m))
+            K[:k, :k] = old_K if same else old_K.take(pk, axis=0).take(pk, axis=1)
+            Hk = old_H if same else old_H.take(pk, axis=1)
+            if new.size:
+                Hn = D.columns(new, dt)
+                K[:k, k:] = Hk.T @ Hn
+                K[k:, :k] = K[:k, k:].T
+                K[k:, k:] = Hn.T @ Hn
+                H32 = np.concatenate([Hk, Hn], axis=1)
+            else:
+                H32 = Hk
+            return order, K, H32
+    H32 = D.columns(ws, dt)
+    return ws, (H32.T @ H32).astype(np.float64), H32

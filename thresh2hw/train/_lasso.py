@@ -50,6 +50,31 @@ def _as_2d(Y):
     return Y[:, None] if Y.ndim == 1 else Y
 
 
+_CHUNK_ENTRIES = 2 ** 22        # float64 entries of H converted at a time (32 MiB)
+
+
+def _ht_dot(H, R):
+    """``H^T R`` in float64 without a full float64 copy of a large 0/1 ``H``."""
+    H = np.asarray(H)
+    n, P = H.shape
+    step = max(1, _CHUNK_ENTRIES // max(n, 1))
+    if step >= P:
+        return H.astype(np.float64).T @ R
+    out = np.empty((P, R.shape[1]))
+    for a in range(0, P, step):
+        out[a:a + step] = H[:, a:a + step].astype(np.float64).T @ R
+    return out
+
+
+def _h_dot(H, W):
+    """``H W`` in float64, touching only the columns of ``H`` where ``W`` has a non-zero row."""
+    supp = np.flatnonzero(np.any(W != 0.0, axis=1))
+    H = np.asarray(H)
+    if supp.size == 0:
+        return np.zeros((H.shape[0], W.shape[1]))
+    return H[:, supp].astype(np.float64) @ W[supp]
+
+
 def check_penalty_weights(penalty_weights, P):
     """``None`` or a float64 array of ``P`` positive finite weights (else ValueError)."""
     if penalty_weights is None:
@@ -64,7 +89,7 @@ def check_penalty_weights(penalty_weights, P):
 
 def beta_max(H, Y, penalty_weights=None):
     """Smallest beta for which W = 0 is optimal: max_j ||H_j^T Y||_2 / c_j."""
-    G = np.asarray(H, dtype=np.float64).T @ _as_2d(Y)
+    G = _ht_dot(H, _as_2d(Y))
     norms = np.sqrt((G * G).sum(axis=1))
     c = check_penalty_weights(penalty_weights, G.shape[0])
     return float((norms if c is None else norms / c).max())
@@ -74,7 +99,7 @@ def lasso_objective(H, Y, coef, beta, penalty_weights=None):
     """1/2 ||H W - Y||^2 + beta * sum_j c_j ||W_j||_2, computed in float64."""
     Y2 = _as_2d(Y)
     W = _as_2d(coef)
-    R = np.asarray(H, dtype=np.float64) @ W - Y2
+    R = _h_dot(H, W) - Y2
     norms = np.sqrt((W * W).sum(axis=1))
     c = check_penalty_weights(penalty_weights, W.shape[0])
     pen = norms.sum() if c is None else (c * norms).sum()
@@ -89,9 +114,8 @@ def dual_gap(H, Y, coef, beta, penalty_weights=None):
     ``s <= 1`` is feasible by construction.
     """
     Y2 = _as_2d(Y)
-    Hf = np.asarray(H, dtype=np.float64)
-    R = Y2 - Hf @ _as_2d(coef)
-    G = Hf.T @ R
+    R = Y2 - _h_dot(H, _as_2d(coef))
+    G = _ht_dot(H, R)
     norms = np.sqrt((G * G).sum(axis=1))
     c = check_penalty_weights(penalty_weights, G.shape[0])
     norm_max = float((norms if c is None else norms / c).max())
