@@ -217,3 +217,101 @@ def test_module_name_must_be_a_plain_identifier(capsys, tmp_path, model_file, na
     rc, _, err = _run(capsys, "compile", model_file, "-o", tmp_path / "hw", "--name", name)
     _assert_one_line_error(rc, err, "not a plain Verilog identifier")
     assert not list(tmp_path.glob("**/*.v")) and not (tmp_path / "evil.v").exists()
+
+
+# -- new-user trial fixes ------------------------------------------------------------------------
+@pytest.mark.parametrize("extra, flag", [(["--beta-cv", "3"], "--beta-cv"),
+                                         (["--beta-grid", "0.1,0.2"], "--beta-grid")])
+def test_explicit_beta_excludes_the_choice_of_beta(capsys, tmp_path, blobs_csv, extra, flag):
+    rc, _, err = _run(capsys, "train", blobs_csv, "-o", tmp_path / "m.json", *FAST, *extra)
+    _assert_one_line_error(rc, err, f"{flag} and --beta are mutually exclusive")
+    assert rc == 2 and not (tmp_path / "m.json").exists()
+    rc, _, err = _run(capsys, "demo", "-o", tmp_path / "out", *FAST, *extra)
+    _assert_one_line_error(rc, err, f"{flag} and --beta are mutually exclusive")
+    assert not (tmp_path / "out").exists()
+
+
+def test_fold_beyond_the_feature_count(capsys, tmp_path, model_file):
+    for argv in (["compile", model_file, "-o", tmp_path / "hw"],
+                 ["simulate", model_file, "--json", tmp_path / "hw.json"]):
+        rc, _, err = _run(capsys, *argv, "--fold", 4)
+        _assert_one_line_error(rc, err, "--fold 4 is outside 1..3", "3 input features")
+        assert rc == 2 and not list(tmp_path.glob("hw*"))
+    assert _run(capsys, "compile", model_file, "-o", tmp_path / "hw", "--fold", 3, "-q")[0] == 0
+
+
+def test_classification_on_continuous_labels(capsys, tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 2))
+    path = tmp_path / "reg.csv"
+    np.savetxt(path, np.column_stack([X, X[:, 0] * 1.5 + 0.25]), delimiter=",",
+               header="a,b,y", comments="")
+    out = tmp_path / "m.json"
+    rc, _, err = _run(capsys, "train", path, "-o", out, "--task", "classification", *FAST)
+    _assert_one_line_error(rc, err, "labels look continuous (40 distinct values",
+                           "use --task regression")
+    assert rc == 2 and not out.exists()
+    rc, _, err = _run(capsys, "train", path, "-o", out, "--task", "regression", *FAST)
+    assert rc == 0, err
+
+
+@pytest.mark.parametrize("delim", [",", ";", "\t"])
+def test_csv_delimiter_is_detected(capsys, tmp_path, blobs_csv, delim):
+    # quoted fields holding the other delimiters must not confuse the detection
+    rows = [r.split(",") for r in blobs_csv.read_text().splitlines()]
+    rows[0] = ['"width, cm"', '"len; mm"', '"x\ty"', "kind"]
+    rows[1][3] = '"a"'
+    path = tmp_path / "blobs.txt"
+    path.write_text("\n".join(delim.join(r) for r in rows) + "\n")
+    model = tmp_path / "m.json"
+    rc, _, err = _run(capsys, "train", path, "-o", model, "--label", "kind", *FAST)
+    assert rc == 0, err
+    net = IntegerNetwork.load(model)
+    assert net.classes == ["a", "b", "c"] and net.n_features == 3
+
+
+@pytest.mark.parametrize("content, shape", [("x\n1.5\n2\n", (2, 1)),
+                                            ('"a;b,c"\n1\n2\n3\n', (3, 1)),
+                                            ("1;2\n3;4\n", (2, 2)),
+                                            ("1\t2\n3\t4\n", (2, 2))])
+def test_csv_delimiter_detection_edge_cases(tmp_path, content, shape):
+    from thresh2hw.data import load_dataset
+    path = tmp_path / "x.csv"
+    path.write_text(content)
+    X, _ = load_dataset(str(path), has_label=False)
+    assert X.shape == shape
+
+
+def test_semicolon_csv_with_a_short_row(capsys, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("a;b;label\n1;2;0\n3;4\n")
+    rc, _, err = _run(capsys, "train", path, "-o", tmp_path / "m.json", *FAST)
+    _assert_one_line_error(rc, err, "row 3 has 2 fields, expected 3")
+
+
+def test_demo_and_train_write_the_same_meta_keys_and_accept_o_and_out(capsys, tmp_path,
+                                                                      blobs_csv):
+    keys = {"test_metric", "float_test_score", "int_test_score"}
+    rc, _, err = _run(capsys, "train", blobs_csv, "--out", tmp_path / "t.json", *FAST)
+    assert rc == 0, err
+    train_meta = IntegerNetwork.load(tmp_path / "t.json").meta
+    rc, _, err = _run(capsys, "demo", "--dataset", "breast_cancer", "-o", tmp_path / "d",
+                      "--n-arrangements", 60, "--beta", 0.05, "--column-rounds", 0, "-q")
+    assert rc == 0, err
+    demo_meta = IntegerNetwork.load(tmp_path / "d" / "model.json").meta
+    for meta in (train_meta, demo_meta):
+        assert keys <= set(meta) and meta["test_metric"] == "accuracy"
+        assert not {"float_test_accuracy", "int_test_accuracy"} & set(meta)
+    rc, _, err = _run(capsys, "predict", tmp_path / "t.json", blobs_csv, "--out",
+                      tmp_path / "p.txt")
+    assert rc == 0 and len((tmp_path / "p.txt").read_text().split()) == 120
+
+
+def test_boolean_weight_in_model_file(capsys, tmp_path, model_file):
+    d = json.loads(model_file.read_text())
+    d["hidden_layers"][0]["thresholds"][0] = True
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(d))
+    rc, _, err = _run(capsys, "compile", bad, "-o", tmp_path / "hw")
+    _assert_one_line_error(rc, err, "hidden layer 0 thresholds must hold numbers, not true/false")
+    assert rc == 2 and not (tmp_path / "hw").exists()

@@ -201,3 +201,30 @@ def test_degenerate_data():
     cfg.beta_cv = 3
     with pytest.raises(ValueError, match="only 1 training sample"):
         train_integer_model(X, y, "classification", cfg)
+
+
+def test_sampled_layers_reach_the_requested_width():
+    # duplicates of the first `width` directions are replaced by further draws
+    X = np.random.default_rng(0).standard_normal((60, 2))  # width 100 gave 63 neurons before
+    Y = np.where(X[:, 0] * X[:, 1] > 0, 1.0, -1.0)
+    fit = fit_deep(X, Y, "binary", beta=0.1, width=100, n_layers=4, n_directions=200)
+    assert fit.layer_widths[:2] == (100, 100)
+    assert fit.width_condition["requested_width"] == 100
+
+
+def test_cli_reports_a_layer_narrower_than_requested(tmp_path, capsys):
+    from thresh2hw.cli import main
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 1))                 # one feature: few distinct patterns exist
+    np.savez(tmp_path / "d.npz", X=X, y=(X[:, 0] > 0).astype(int))
+    rc = main(["train", str(tmp_path / "d.npz"), "-o", str(tmp_path / "m.json"), "--layers",
+               "3", "--layer-width", "50", "--n-arrangements", "50", "--beta", "0.1"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    line = [s for s in err.splitlines() if "requested 50" in s]
+    assert len(line) == 1 and "(--layer-width), got " in line[0], err
+
+
+def test_beta_and_beta_cv_are_exclusive():
+    with pytest.raises(ValueError, match="mutually exclusive"):
+        TrainConfig(beta=0.1, beta_cv=3).check()

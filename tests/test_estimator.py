@@ -11,7 +11,8 @@ from thresh2hw.train import ThresholdNetworkClassifier, ThresholdNetworkRegresso
 @pytest.mark.parametrize("est", [
     ThresholdNetworkClassifier(n_arrangements=100),
     ThresholdNetworkRegressor(n_arrangements=100),
-], ids=["classifier", "regressor"])
+    ThresholdNetworkClassifier(n_arrangements=100, n_layers=3, width=32),
+], ids=["classifier", "regressor", "deep-classifier"])
 def test_check_estimator(est):
     results = check_estimator(est, on_fail=None)
     failed = [(r["check_name"], str(r["exception"])[:200]) for r in results
@@ -38,5 +39,25 @@ def test_bad_hyperparameters():
     X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
     with pytest.raises(ValueError, match="beta must be a positive number"):
         ThresholdNetworkClassifier(beta=-1).fit(X, y)
+    with pytest.raises(ValueError, match="n_layers must be an integer >= 2"):
+        ThresholdNetworkClassifier(n_layers=1).fit(X, y)
     with pytest.raises(ValueError, match="single class"):
         ThresholdNetworkClassifier().fit(X, np.zeros(4))
+
+
+def test_deep_classifier_matches_fit_deep():
+    from sklearn.datasets import load_breast_cancer
+
+    from thresh2hw.train import encode_classes
+    from thresh2hw.train._deep import fit_deep
+    X, y = load_breast_cancer(return_X_y=True)
+    X, y = X[:200], y[:200]
+    clf = ThresholdNetworkClassifier(n_layers=3, width=64, n_arrangements=300, beta=0.05,
+                                     random_state=3).fit(X, y)
+    _, Y, task = encode_classes(y)
+    ref = fit_deep(X, Y, task, beta=0.05, n_layers=3, width=64, n_directions=300,
+                   random_state=3, column_rounds=0, tol=1e-7)
+    assert len(clf.network_.layers) == 2
+    assert clf.objective_ == pytest.approx(ref.lasso_objective, rel=1e-9)
+    np.testing.assert_array_equal(clf.decision_function(X), ref.network.decision(X)[:, 0])
+    assert clf.score(X, y) > 0.9

@@ -79,6 +79,43 @@ def test_malformed_models_are_rejected(rng, mutate, message):
         IntegerNetwork.from_dict(d)
 
 
+def _set_iq(d, **kw):
+    d["input_quantizer"] = {"bits": d["input_bits"], "low": [0.0] * d["n_features"],
+                            "step": [1.0] * d["n_features"], **kw}
+
+
+@pytest.mark.parametrize("mutate, message", [
+    # JSON true/false are Python bools, an int subclass: each must be refused, by field name
+    (lambda d: d["hidden_layers"][0]["weights"][0].__setitem__(0, True),
+     "hidden layer 0 weights must hold numbers, not true/false"),
+    (lambda d: d["hidden_layers"][0].update(
+        thresholds=[False] * len(d["hidden_layers"][0]["thresholds"])),
+     "hidden layer 0 thresholds must hold numbers"),
+    (lambda d: d["output_layer"]["weights"][1].__setitem__(0, False), "output weights must"),
+    (lambda d: d["output_layer"]["bias"].__setitem__(0, True), "output bias must hold numbers"),
+    (lambda d: d.update(input_bits=True), "'input_bits' must be an integer, not true"),
+    (lambda d: d.update(n_features=True), "'n_features' must be an integer, not true"),
+    (lambda d: d.update(version=True), "no integer 'version'"),
+    (lambda d: d.update(score_scale=True), "score_scale must hold numbers"),
+    (lambda d: _set_iq(d, bits=True), "input_quantizer bits must be an integer, not true"),
+    (lambda d: _set_iq(d, step=[True] * d["n_features"]), "input_quantizer step must hold"),
+])
+def test_json_booleans_are_not_integers(rng, mutate, message):
+    d = json.loads(random_network(rng, d=1, hidden=(1,)).to_json())
+    mutate(d)
+    with pytest.raises(ModelFormatError, match=message):
+        IntegerNetwork.from_json(json.dumps(d))
+
+
+def test_integer_fields_still_accept_plain_numbers(rng):
+    d = _doc(rng)
+    _set_iq(d)
+    d["hidden_layers"][0]["weights"][0][0] = 2.0           # an integral float is fine
+    d["meta"] = {"float_test_accuracy": 0.9, "flag": True}  # meta is free-form (older keys too)
+    net = IntegerNetwork.from_dict(d)
+    assert net.hidden[0].weights[0, 0] == 2 and net.meta["float_test_accuracy"] == 0.9
+
+
 def test_invalid_json_rejected():
     with pytest.raises(ModelFormatError, match="not valid JSON"):
         IntegerNetwork.from_json('{"format": ')

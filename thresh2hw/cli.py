@@ -109,14 +109,19 @@ def _add_arch_options(p):
                    help="pipelined: register cuts spread through the datapath, or 'max' "
                         "(default 1; latency N+1); implies --arch pipelined")
     g.add_argument("--fold", type=_bits(1, 10 ** 6), default=None, metavar="K",
-                   help="folded: input features per cycle (default 1; a vector takes "
-                        "ceil(features/K) cycles); implies --arch folded")
+                   help="folded: input features per cycle, 1..n_features (default 1; a "
+                        "vector takes ceil(features/K) cycles); implies --arch folded")
 
 
-def _arch_params(args):
-    """``build_circuit`` keyword arguments from the architecture options."""
+def _arch_params(args, net=None):
+    """``build_circuit`` keyword arguments from the architecture options (checked against
+    ``net`` when given)."""
     params = {k: v for k, v in (("pipeline_stages", args.pipeline_stages),
                                 ("fold", args.fold)) if v is not None}
+    if net is not None and params.get("fold", 1) > net.n_features:
+        # a larger K would only add idle input lanes: reject it rather than build them
+        raise UserError(f"--fold {params['fold']} is outside 1..{net.n_features} (the model "
+                        f"has {net.n_features} input features)")
     arch = args.arch
     if arch is None:
         arch = ("folded" if "fold" in params else
@@ -175,6 +180,11 @@ def _add_training_options(p):
 
 def _config(args, **defaults):
     from .pipeline import TrainConfig
+    if args.beta is not None:                  # an explicit beta skips the choice of beta
+        for flag, val in (("--beta-cv", args.beta_cv), ("--beta-grid", args.beta_grid)):
+            if val:
+                raise UserError(f"{flag} and --beta are mutually exclusive ({flag} chooses "
+                                f"beta, --beta fixes it)")
     cfg = TrainConfig(**defaults)
     cfg.beta = args.beta
     if args.beta_grid:
@@ -197,6 +207,14 @@ def _config(args, **defaults):
     cfg.solver, cfg.seed = args.solver, args.seed
     cfg.input_bits, cfg.weight_bits, cfg.output_bits = \
         args.input_bits, args.weight_bits, args.output_bits
+    return _check_config(cfg)
+
+
+def _check_config(cfg):
+    try:                                       # before any output exists
+        cfg.check()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     return cfg
 
 
@@ -293,6 +311,10 @@ def _train_stage(X, y, task, cfg, log, meta):
             f"{'shattered' if wc['shattered'] else 'not shattered'}; last layer by {how}"
             f"; width condition m >= m* = {wc['m_star']}: "
             f"{'met' if wc['satisfied'] else 'NOT met'}")
+        for l, w in enumerate(fit.layer_widths[:-1]):
+            if w < cfg.layer_width:             # the data admits fewer distinct patterns
+                log(f"[deep]     hidden layer {l + 1}: requested {cfg.layer_width} neurons "
+                    f"(--layer-width), got {w} distinct non-constant patterns")
     log(f"[quantize] {cfg.input_bits}-bit inputs, {cfg.weight_bits}-bit weights, "
         f"{cfg.output_bits}-bit output weights; hidden bits changed on {q.changed_points}/"
         f"{q.n_points} training points; {out.seconds['quantize']:.1f} s")
@@ -352,6 +374,14 @@ def cmd_demo(args, log):
     from .data import load_builtin
     from .pipeline import accuracy, split
     out_dir = args.out
+    cfg = _config(args)
+    if args.sampler is None and args.layers == 2:
+        # The demo's default: integer (ternary) generators on the input codes with cost-weighted
+        # penalties -- exact hidden bits after quantization and a far smaller, faster circuit
+        # than Gaussian directions (digits: 97.8% vs 95.8% float test accuracy, 0 vs all
+        # training points with changed hidden bits). `--sampler gaussian` gives the plain method.
+        cfg.sampler, cfg.cost_weighted = "lattice", True
+        _check_config(cfg)
     _ensure_dir(out_dir)
     if args.json:
         _check_writable_file(args.json)
@@ -363,13 +393,6 @@ def cmd_demo(args, log):
     n_classes = len(np.unique(y))
     log(f"[data]     {args.dataset}: {len(X)} samples, {X.shape[1]} features, {n_classes} "
         f"classes; fixed split {len(Xtr)} train / {len(Xte)} test (seed 0)")
-    cfg = _config(args)
-    if args.sampler is None and args.layers == 2:
-        # The demo's default: integer (ternary) generators on the input codes with cost-weighted
-        # penalties -- exact hidden bits after quantization and a far smaller, faster circuit
-        # than Gaussian directions (digits: 97.8% vs 95.8% float test accuracy, 0 vs all
-        # training points with changed hidden bits). `--sampler gaussian` gives the plain method.
-        cfg.sampler, cfg.cost_weighted = "lattice", True
     out = _train_stage(Xtr, ytr, "classification", cfg, log, {"dataset": args.dataset})
     seconds.update(out.seconds)
     net, fit = out.network, out.fit
@@ -377,7 +400,7 @@ def cmd_demo(args, log):
     Qte = net.input_quantizer.transform(Xte)
     int_acc = accuracy(np.asarray(net.classes)[net.forward(Qte)], yte, "classification")
     log(f"           test accuracy: float {float_acc:.4f}, integer {int_acc:.4f}")
-    net = _with_meta(net, {"float_test_accuracy": float_acc, "int_test_accuracy": int_acc})
+    net = _with_meta(net, _test_meta("classification", float_acc, int_acc))
     model_path = os.path.join(out_dir, "model.json")
     net.save(model_path)
     paths, seconds["compile"] = _compile_stage(net, out_dir, args.name, log)
@@ -416,6 +439,13 @@ def _float_predict(fnet, classes, X):
     return np.asarray(classes)[idx] if classes else idx
 
 
+def _test_meta(task, float_score, int_score):
+    """Test scores in model.json meta, the same keys for demo and train (models written before
+    carry ``float_test_accuracy``/``int_test_accuracy`` (demo) instead; meta is free-form)."""
+    return {"test_metric": "r2" if task == "regression" else "accuracy",
+            "float_test_score": float_score, "int_test_score": int_score}
+
+
 def _with_meta(net, extra):
     from dataclasses import replace
     return replace(net, meta={**net.meta, **extra})
@@ -426,10 +456,14 @@ def cmd_train(args, log):
     _check_writable_file(args.output)
     if args.json:
         _check_writable_file(args.json)
+    cfg = _config(args)
     X, y = _load_data(args.data, args.label)
     task = detect_task(y) if args.task == "auto" else args.task
     if task == "classification":
         classes, counts = np.unique(y, return_counts=True)
+        if detect_task(y) == "regression":      # non-integer numbers: one class per value
+            raise UserError(f"{args.data}: labels look continuous ({len(classes)} distinct "
+                            f"values, e.g. {y[y != np.round(y)][0]:g}); use --task regression")
         if len(classes) < 2:
             raise UserError(f"{args.data}: the labels hold a single class ({classes[0]}); "
                             f"classification needs at least two")
@@ -445,7 +479,6 @@ def cmd_train(args, log):
         Xtr, ytr, Xte, yte = X, y, X[:0], y[:0]
     log(f"[data]     {args.data}: {len(X)} samples, {X.shape[1]} features, task {task}; "
         f"{len(Xtr)} train / {len(Xte)} test")
-    cfg = _config(args)
     out = _train_stage(Xtr, ytr, task, cfg, log, {"dataset": os.path.basename(args.data)})
     net, fit = out.network, out.fit
     extra = {}
@@ -453,8 +486,7 @@ def cmd_train(args, log):
         fp = _float_predict(fit.network, net.classes, Xte) if task != "regression" else \
             fit.network.predict_index(Xte)
         ip = net.predict_labels(Xte)
-        extra = {"float_test_score": accuracy(fp, yte, task),
-                 "int_test_score": accuracy(ip, yte, task)}
+        extra = _test_meta(task, accuracy(fp, yte, task), accuracy(ip, yte, task))
         kind = "R^2" if task == "regression" else "accuracy"
         log(f"           test {kind}: float {extra['float_test_score']:.4f}, integer "
             f"{extra['int_test_score']:.4f}")
@@ -470,8 +502,9 @@ def cmd_train(args, log):
 
 def cmd_compile(args, log):
     net = _load_model(args.model)
+    arch = _arch_params(args, net)
     _ensure_dir(args.out)
-    _compile_stage(net, args.out, args.name, log, arch=_arch_params(args))
+    _compile_stage(net, args.out, args.name, log, arch=arch)
     return 0
 
 
@@ -486,13 +519,14 @@ def _input_codes(args, net):
 
 def cmd_simulate(args, log):
     net = _load_model(args.model)
+    arch = _arch_params(args, net)
     if args.json:
         _check_writable_file(args.json)
     if args.vcd:
         _check_writable_file(args.vcd)
     Q, label = _input_codes(args, net)
     res = _simulate(net, Q, log, adversarial=not args.no_adversarial, random=args.random,
-                    seed=args.seed, vcd=args.vcd, label=label, arch=_arch_params(args))
+                    seed=args.seed, vcd=args.vcd, label=label, arch=arch)
     if args.json:
         _write_json(args.json, res.to_dict())
     return 0 if res.ok else 1
@@ -540,7 +574,8 @@ def build_parser():
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     d = sub.add_parser("demo", parents=[common], help="digits end to end: train, quantize, compile, simulate")
-    d.add_argument("--out", default="thresh2hw-out", help="output directory (./thresh2hw-out)")
+    d.add_argument("-o", "--out", default="thresh2hw-out",
+                   help="output directory (./thresh2hw-out)")
     d.add_argument("--json", metavar="FILE", help="write a JSON summary of every stage")
     d.add_argument("--dataset", choices=["digits", "breast_cancer"], default="digits")
     d.add_argument("--name", type=_module_name, default="thresh2hw_top",
@@ -550,7 +585,8 @@ def build_parser():
 
     t = sub.add_parser("train", parents=[common], help="train and quantize on a CSV or .npz dataset")
     t.add_argument("data", help="CSV (label column by --label, default last) or .npz (X, y)")
-    t.add_argument("-o", "--output", required=True, help="model file to write (JSON)")
+    t.add_argument("-o", "--out", "--output", dest="output", required=True,
+                   help="model file to write (JSON)")
     t.add_argument("--label", help="label column name or index in a CSV (default: last)")
     t.add_argument("--task", choices=["auto", "classification", "regression"], default="auto")
     t.add_argument("--test-size", type=float, default=0.2,
@@ -588,7 +624,8 @@ def build_parser():
             s.add_argument("--json", metavar="FILE", help="write the check result as JSON")
             _add_arch_options(s)
         else:
-            s.add_argument("-o", "--output", help="write predictions here (default: stdout)")
+            s.add_argument("-o", "--out", "--output", dest="output",
+                           help="write predictions here (default: stdout)")
             s.add_argument("--serial", metavar="PORT",
                            help="predict on a board built by 'thresh2hw build' over this port")
             s.add_argument("--baud", type=_bits(1, 10 ** 8), default=115200)

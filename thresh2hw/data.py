@@ -1,5 +1,7 @@
 """Loading user data (CSV, .npz) and the bundled default datasets, with clear errors."""
 import csv
+import io
+import itertools
 import os
 
 import numpy as np
@@ -55,10 +57,37 @@ def _parse_label(header, label, n_cols):
     return k % n_cols
 
 
+DELIMITERS = (",", ";", "\t")
+
+
+def _rows(text, delimiter):
+    return (r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+            if r and any(c.strip() for c in r))
+
+
+def _detect_delimiter(text, sample=20):
+    """The delimiter of ``DELIMITERS`` that splits the first row, preferring one that gives the
+    same number of fields on each of the first ``sample`` rows, then the most fields (ties:
+    the earlier one). Rows are csv-parsed, so quoted fields may hold any delimiter; "," when
+    none splits the first row (a single column). Not csv.Sniffer: it raises on a single
+    column and may choose any character."""
+    best, key = ",", (False, 1)
+    for d in DELIMITERS:
+        try:
+            counts = [len(r) for r in itertools.islice(_rows(text, d), sample)]
+        except csv.Error:
+            continue
+        k = (len(set(counts)) == 1, counts[0]) if counts else (False, 0)
+        if k[1] > 1 and k > key:
+            best, key = d, k
+    return best
+
+
 def _load_csv(path, label, has_label):
     try:
         with open(path, newline="") as f:
-            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+            text = f.read()
+        rows = list(_rows(text, _detect_delimiter(text)))
     except UnicodeDecodeError:
         raise DataError(f"{path} is not a text CSV file") from None
     except csv.Error as exc:

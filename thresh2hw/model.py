@@ -32,14 +32,38 @@ class ModelFormatError(ValueError):
     """A model file or model object is malformed."""
 
 
+def _has_bool(value):
+    # JSON true/false parse to bool, an int subclass: numpy and isinstance(v, int) accept them
+    # silently (and [true, 2] becomes an int array), so they are looked for in the raw value.
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    return isinstance(value, (list, tuple)) and any(map(_has_bool, value))
+
+
+def _no_bool(value, what):
+    if _has_bool(value):
+        raise ModelFormatError(f"{what} must hold numbers, not true/false")
+    return value
+
+
+def _int_field(d, key, what=None):
+    """``d[key]`` as a plain int (not a bool, not a float), else ModelFormatError."""
+    v = d[key]
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise ModelFormatError(f"{what or repr(key)} must be an integer, not "
+                               f"{json.dumps(v, default=repr)}")
+    return int(v)
+
+
 def _int_array(value, ndim, what):
+    _no_bool(value, what)
     try:
         arr = np.asarray(value)
     except Exception:                                   # ragged lists and the like
         raise ModelFormatError(f"{what} is not a rectangular array") from None
     if arr.ndim != ndim:
         raise ModelFormatError(f"{what} must be {ndim}-dimensional, got shape {arr.shape}")
-    if arr.size and not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
         if not (np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr))):
             raise ModelFormatError(f"{what} must hold integers")
     if arr.size and np.abs(arr.astype(np.float64)).max() >= 2.0 ** 40:
@@ -87,9 +111,11 @@ class InputQuantizer:
     @classmethod
     def from_dict(cls, d, n_features):
         try:
-            low = np.asarray(d["low"], dtype=np.float64)
-            step = np.asarray(d["step"], dtype=np.float64)
-            bits = d["bits"]
+            low = np.asarray(_no_bool(d["low"], "input_quantizer low"), dtype=np.float64)
+            step = np.asarray(_no_bool(d["step"], "input_quantizer step"), dtype=np.float64)
+            bits = _int_field(d, "bits", "input_quantizer bits")
+        except ModelFormatError:
+            raise
         except (KeyError, TypeError, ValueError):
             raise ModelFormatError("input_quantizer needs numeric 'bits', 'low' and 'step'") \
                 from None
@@ -181,7 +207,8 @@ class IntegerNetwork:
     def validate(self):
         if self.task not in TASKS:
             raise ModelFormatError(f"task must be one of {TASKS}, not {self.task!r}")
-        if not isinstance(self.input_bits, int) or not 1 <= self.input_bits <= 24:
+        if (isinstance(self.input_bits, bool) or not isinstance(self.input_bits, int)
+                or not 1 <= self.input_bits <= 24):
             raise ModelFormatError(f"input_bits must be an integer in 1..24, "
                                    f"not {self.input_bits!r}")
         if not self.hidden:
@@ -211,7 +238,8 @@ class IntegerNetwork:
         if self.task != "regression" and self.classes and len(self.classes) != self.n_classes:
             raise ModelFormatError(f"classes lists {len(self.classes)} labels for "
                                    f"{self.n_classes} classes")
-        if not (isinstance(self.score_scale, (int, float)) and np.isfinite(self.score_scale)
+        if not (isinstance(self.score_scale, (int, float))
+                and not isinstance(self.score_scale, bool) and np.isfinite(self.score_scale)
                 and self.score_scale > 0):
             raise ModelFormatError(f"score_scale must be a positive finite number, "
                                    f"not {self.score_scale!r}")
@@ -316,7 +344,7 @@ class IntegerNetwork:
         if not isinstance(d, dict) or d.get("format") != FORMAT_NAME:
             raise ModelFormatError(f"not a thresh2hw model (missing format: {FORMAT_NAME!r})")
         version = d.get("version")
-        if not isinstance(version, int):
+        if isinstance(version, bool) or not isinstance(version, int):
             raise ModelFormatError("model file has no integer 'version'")
         if version > FORMAT_VERSION:
             raise ModelFormatError(f"model file version {version} is newer than this thresh2hw "
@@ -331,13 +359,14 @@ class IntegerNetwork:
             out = d["output_layer"]
             output = OutputLayer(_int_array(out["weights"], 2, "output weights"),
                                  _int_array(out["bias"], 1, "output bias"))
-            n_features = d["n_features"]
+            n_features = _int_field(d, "n_features")
             iq = d.get("input_quantizer")
-            net = cls(task=d["task"], input_bits=d["input_bits"], hidden=hidden, output=output,
-                      classes=list(d.get("classes", [])),
+            net = cls(task=d["task"], input_bits=_int_field(d, "input_bits"), hidden=hidden,
+                      output=output, classes=list(d.get("classes", [])),
                       input_quantizer=None if iq is None
                       else InputQuantizer.from_dict(iq, n_features),
-                      score_scale=float(d.get("score_scale", 1.0)), meta=dict(d.get("meta", {})))
+                      score_scale=float(_no_bool(d.get("score_scale", 1.0), "score_scale")),
+                      meta=dict(d.get("meta", {})))
         except ModelFormatError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

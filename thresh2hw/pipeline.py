@@ -60,6 +60,9 @@ class TrainConfig:
             raise ValueError(f"the number of layers must be an integer >= 2, not {self.n_layers!r}")
         if not isinstance(self.beta_cv, int) or self.beta_cv == 1 or self.beta_cv < 0:
             raise ValueError(f"cross-validation needs at least 2 folds, not {self.beta_cv!r}")
+        if self.beta is not None and self.beta_cv:     # it would be silently ignored
+            raise ValueError("beta_cv and beta are mutually exclusive (cross-validation "
+                             "chooses beta, beta fixes it)")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"validation fraction must be in (0, 1), not {self.val_fraction!r}")
 

@@ -90,12 +90,26 @@ class _MarginSampler(ArrangementSampler):
         return super().distinct(U[:, A > 1e-9 * scale])
 
 
-def _sample_layer(rep_aug, width, sampler, Y, scan_bias, seed):
-    """At most ``width`` distinct non-constant patterns on ``rep_aug`` (and their generators)."""
+def _sample_layer(rep_aug, width, sampler, Y, scan_bias, seed, max_rounds=8):
+    """At most ``width`` distinct non-constant patterns on ``rep_aug`` (and their generators).
+
+    Duplicate and constant patterns are dropped, so rounds of ``width`` more directions are
+    drawn until ``width`` patterns are found, a round finds none (the data admits few
+    patterns) or ``max_rounds`` rounds are spent."""
     smp = ArrangementSampler(rep_aug, sampler=sampler, random_state=seed)
     arr = smp.initial(width, Y if scan_bias else None)
-    keep = np.flatnonzero(~arr.H.all(axis=0))[:width]
-    U = _pow2_normalise(arr.U[:, keep])
+    U, H = arr.U, arr.H
+    for _ in range(max_rounds - 1):
+        live = ~H.all(axis=0)
+        if live.sum() >= width:
+            break
+        Un, Hn = (smp.draw_scanned(width, Y - Y.mean(axis=0)) if scan_bias else
+                  smp.draw(width))
+        if not (~Hn.all(axis=0)).any():
+            break
+        U, H = np.hstack([U, Un]), np.hstack([H, Hn])
+    keep = np.flatnonzero(~H.all(axis=0))[:width]
+    U = _pow2_normalise(U[:, keep])
     return U, patterns(rep_aug, U), smp.n_sampled
 
 
@@ -179,7 +193,8 @@ def fit_deep_path(X, Y, task, betas, *, n_layers=3, width=256, beta_scale="max",
                          f"{ranks[-1]} < n = {n} (widen the layer, remove duplicate rows, or "
                          f"use mode 'lasso')")
     cond = {"n": n, "ranks": ranks, "shattered": bool(shattered),
-            "width_needed_for_shattering": n - 1, "prev_width": int(layers[-1].shape[1])}
+            "width_needed_for_shattering": n - 1, "prev_width": int(layers[-1].shape[1]),
+            "requested_width": int(width)}
     fits = [None] * len(betas)
     if use == "shattered":
         bmax = shattered_beta_max(Y)

@@ -9,6 +9,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._convex import fit_convex
+from ._deep import fit_deep
 
 __all__ = ["ThresholdNetworkClassifier", "ThresholdNetworkRegressor", "encode_classes"]
 
@@ -31,7 +32,8 @@ class _ConvexThresholdBase(BaseEstimator):
 
     def __init__(self, *, beta=1e-2, beta_scale="max", n_arrangements=1000,
                  sampler="gaussian", scan_bias=True, column_rounds=0, solver="auto", tol=1e-7,
-                 max_iter=10000, prune_tol=1e-6, random_state=0):
+                 max_iter=10000, prune_tol=1e-6, random_state=0, n_layers=2, width=256,
+                 deep_mode="auto", separator="pinv"):
         self.beta = beta
         self.beta_scale = beta_scale
         self.n_arrangements = n_arrangements
@@ -43,6 +45,10 @@ class _ConvexThresholdBase(BaseEstimator):
         self.max_iter = max_iter
         self.prune_tol = prune_tol
         self.random_state = random_state
+        self.n_layers = n_layers
+        self.width = width
+        self.deep_mode = deep_mode
+        self.separator = separator
 
     def _check_params(self):
         if not isinstance(self.beta, numbers.Real) or not np.isfinite(self.beta) \
@@ -51,16 +57,23 @@ class _ConvexThresholdBase(BaseEstimator):
         if not isinstance(self.n_arrangements, numbers.Integral) or self.n_arrangements < 1:
             raise ValueError(f"n_arrangements must be a positive integer, "
                              f"not {self.n_arrangements!r}")
+        if not isinstance(self.n_layers, numbers.Integral) or self.n_layers < 2:
+            raise ValueError(f"n_layers must be an integer >= 2, not {self.n_layers!r}")
 
     def _fit_targets(self, X, Y, task):
         self._check_params()
         seed = check_random_state(self.random_state).randint(2 ** 31 - 1) \
             if not isinstance(self.random_state, numbers.Integral) else int(self.random_state)
-        fit = fit_convex(X, Y, task, beta=self.beta, beta_scale=self.beta_scale,
-                         n_directions=self.n_arrangements, sampler=self.sampler,
-                         scan_bias=self.scan_bias, column_rounds=self.column_rounds,
-                         solver=self.solver, random_state=seed, prune_tol=self.prune_tol,
-                         tol=self.tol, max_iter=self.max_iter)
+        common = dict(beta=self.beta, beta_scale=self.beta_scale,
+                      n_directions=self.n_arrangements, sampler=self.sampler,
+                      scan_bias=self.scan_bias, column_rounds=self.column_rounds,
+                      solver=self.solver, random_state=seed, prune_tol=self.prune_tol,
+                      tol=self.tol, max_iter=self.max_iter)
+        if self.n_layers == 2:
+            fit = fit_convex(X, Y, task, **common)
+        else:
+            fit = fit_deep(X, Y, task, n_layers=int(self.n_layers), width=self.width,
+                           mode=self.deep_mode, separator=self.separator, **common)
         if not fit.converged:
             warnings.warn(f"Lasso solver stopped at max_iter={self.max_iter} with duality gap "
                           f"{fit.duality_gap:.3g}", RuntimeWarning, stacklevel=3)
@@ -107,6 +120,13 @@ class ThresholdNetworkClassifier(ClassifierMixin, _ConvexThresholdBase):
     prune_tol : float
         Neurons with ``||W_j|| <= prune_tol * max ||W_j||`` are dropped.
     random_state : int, RandomState or None
+    n_layers : int
+        2 (the Lasso above) or >= 3: a deep network whose first ``n_layers - 2`` hidden layers
+        are sampled arrangements of ``width`` neurons each and whose last hidden layer is
+        trained convexly on their outputs (``deep_mode``: "auto", "lasso" or "shattered";
+        ``separator`` for the shattered reconstruction: "pinv", "ridge" or "svm").
+    width, deep_mode, separator
+        Deep networks only (see ``n_layers``).
 
     Attributes
     ----------
@@ -118,7 +138,7 @@ class ThresholdNetworkClassifier(ClassifierMixin, _ConvexThresholdBase):
     duality_gap_ : float or None
     n_iter_ : int
         Solver iterations of the final solve.
-    fit_ : ConvexFit
+    fit_ : ConvexFit (DeepFit for n_layers >= 3)
     n_features_in_ : int
     """
 
