@@ -5,7 +5,9 @@ one LUT (with its carry cell) per result bit that both operands can reach — lo
 operand is a shifted input with zeros are wires, not logic; a 2:1 multiplexer costs one LUT per
 bit. Flip-flops: the registered output and every register the architecture adds (the
 circuit's own ``resource_hint()`` when it has one). Measured against yosys ``synth_ice40`` on
-small networks (tests/test_build.py) the LUT estimate lies within a factor 2 of the real count.
+small networks (tests/test_build.py) the LUT estimate lies within a factor 2 of the real count;
+constant-side comparators and the first level of the score trees are charged by the
+calibration noted where they are computed.
 """
 from dataclasses import dataclass, field
 
@@ -52,21 +54,28 @@ def _width(lo, hi):
     return bits_for_range(lo, hi)
 
 
-def _tree(nodes):
-    """Cost (LUT bits) of the balanced adder tree of :func:`thresh2hw.hdl.arith.adder_tree`."""
+def _tree(nodes, select_leaves=False):
+    """Cost (LUT bits) of the balanced adder tree of :func:`thresh2hw.hdl.arith.adder_tree`.
+
+    ``select_leaves``: the leaves are constants selected by one bit each (output scores); a
+    first-level sum of two of them depends on two bits only and is mostly absorbed into the
+    LUTs of the next level, so it is charged half its width."""
     nodes = list(nodes)
     cost = 0
     if not nodes:
         return _Node(0, 0, 0), 0
+    first = True
     while len(nodes) > 1:
         nxt = []
         for a, b in zip(nodes[0::2], nodes[1::2]):
             lo, hi = a.lo + b.lo, a.hi + b.hi
-            cost += max(0, _width(lo, hi) - max(a.shift, b.shift))
+            c = max(0, _width(lo, hi) - max(a.shift, b.shift))
+            cost += (c + 1) // 2 if select_leaves and first else c
             nxt.append(_Node(lo, hi, min(a.shift, b.shift)))
         if len(nodes) % 2:
             nxt.append(nodes[-1])
         nodes = nxt
+        first = False
     return nodes[0], cost
 
 
@@ -79,8 +88,14 @@ def _neuron_cost(p, in_ranges):
     t = abs(p.threshold)
     w = max(_width(pos.lo, pos.hi + (t if p.threshold < 0 else 0)),
             _width(neg.lo, neg.hi + (t if p.threshold >= 0 else 0)))
-    const_add = w if t else 0
-    compare = w
+    # the threshold is added to the neg tree (T >= 0) or the pos tree (T < 0): free when that
+    # tree is empty (a constant), and so is half of a comparator against a constant
+    # (calibrated on synth_ice40 / synth_ecp5 of digits first layers: 2.2 / 4.5 LUT4 per
+    # one-term neuron)
+    side = p.neg_terms if p.threshold >= 0 else p.pos_terms
+    const_add = w if t and side else 0
+    constant_side = not p.pos_terms or not (p.neg_terms or t)
+    compare = (w + 1) // 2 if constant_side else w
     return c1 + c2 + const_add + compare, w
 
 
@@ -105,8 +120,8 @@ def estimate_plan(net, plan):
         ranges = [(0, 1) if p.constant is None else (p.constant, p.constant) for p in layer]
     luts, width, terms = 0, 0, 0
     for s in plan.scores:
-        pos, c1 = _tree(_Node(0, m, 0) for _, m in s.pos_terms)
-        neg, c2 = _tree(_Node(0, m, 0) for _, m in s.neg_terms)
+        pos, c1 = _tree((_Node(0, m, 0) for _, m in s.pos_terms), select_leaves=True)
+        neg, c2 = _tree((_Node(0, m, 0) for _, m in s.neg_terms), select_leaves=True)
         w = _width(s.lo, s.hi)
         luts += c1 + c2 + 2 * w
         width = max(width, w)

@@ -234,10 +234,15 @@ class _Schedule:
             b = bits[j]
             return _Node(None if b.value is None else
                          Mux(b.value, C(mag, shape_for(0, mag)), 0), 0, mag, b.level, b.stage)
-        pos = self.tree(select(j, mag) for j, mag in p.pos_terms)
-        neg = self.tree(select(j, mag) for j, mag in p.neg_terms)
+        # the offset joins the tree of its sign, so the last level is one subtraction (one
+        # carry chain) instead of a three-operand sum
+        pos = [select(j, mag) for j, mag in p.pos_terms]
+        neg = [select(j, mag) for j, mag in p.neg_terms]
+        if p.offset:
+            (pos if p.offset > 0 else neg).append(_const_node(abs(p.offset)))
+        pos, neg = self.tree(pos), self.tree(neg)
         return self.op([pos, neg], p.lo, p.hi,
-                       lambda a, b: fit_range(a - b + p.offset, p.lo, p.hi), name=name)
+                       lambda a, b: fit_range(a - b, p.lo, p.hi), name=name)
 
     def argmax(self, scores):
         """Tournament; the left operand wins ties, so the lowest index wins."""
