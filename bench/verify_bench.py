@@ -84,9 +84,12 @@ def bench_formal():
         net = random_network(np.random.default_rng(2), d=d, hidden=(h,), n_out=3,
                              input_bits=bits)
         v = convert_verilog(ThresholdNetworkCircuit(net), "thresh2hw_top")
-        r = prove_equivalent(net, v, "thresh2hw_top", latency=1)
-        print(f"{'formal':>16}: {d} x {bits} bit inputs, {h} neurons, depth {r.depth}: "
-              f"{r.status} in {r.seconds:.1f} s")
+        for kw in ({"engine": "pdr"}, {"engine": "kind"}, {"mode": "bmc"}):
+            r = prove_equivalent(net, v, "thresh2hw_top", latency=1, **kw)
+            what = r.extra.get("proof_engine", "?")
+            depth = "unbounded" if r.depth is None else f"depth {r.depth}"
+            print(f"{'formal ' + what:>16}: {d} x {bits} bit inputs, {h} neurons, {depth}: "
+                  f"{r.status} in {r.seconds:.1f} s")
 
 
 if __name__ == "__main__":

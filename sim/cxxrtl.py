@@ -48,7 +48,7 @@ def build_cxxrtl(verilog, top, *, in_width, out_width, out_signed, cache_dir=Non
                               out_width=out_width, out_signed=bool(out_signed), trace=False,
                               ports={p: p.replace("__", "_") for p in PORTS},
                               cxx={p: _cxxrtl_name(p) for p in PORTS},
-                              cxx_top=_cxxrtl_name(top), backend="cxxrtl")
+                              cxx_top=_cxxrtl_name(top), backend="cxxrtl", registered=False)
     script = f"read_verilog -sv design.v; hierarchy -top {top}; write_cxxrtl design.cc"
     flags = ["-std=c++14", "-O2"]
     key = content_hash("cxxrtl-harness-v1", yosys.version, cxx, script, harness, verilog,

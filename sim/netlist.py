@@ -11,13 +11,34 @@ import time
 from .engines import EngineUnavailable, cache_root, content_hash
 from .verilator import build_verilator, run_verilator
 
-__all__ = ["FAMILIES", "yosys_share_dir", "synthesize", "check_netlist"]
+__all__ = ["FAMILIES", "yosys_share_dir", "synthesize", "check_netlist", "first_neurons"]
 
 #: family -> (synthesis command, cell model file relative to the share dir, include dir)
 FAMILIES = {
     "ice40": ("synth_ice40", "ice40/cells_sim.v", "ice40"),
     "ecp5": ("synth_ecp5", "ecp5/cells_sim.v", "ecp5"),
 }
+
+
+def first_neurons(net, k):
+    """A real sub-model of ``net`` for checks that cannot afford the whole network (e.g. WASM
+    synthesis of the digits demo): the first ``k`` first-layer neurons, the next layer (or the
+    output layer) restricted to those ``k`` inputs, every other layer unchanged."""
+    from dataclasses import replace
+    from thresh2hw.model import OutputLayer, ThresholdLayer
+    first = net.hidden[0]
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= first.n_out:
+        raise ValueError(f"the sub-model size must be an integer in 1..{first.n_out}, "
+                         f"not {k!r}")
+    hidden = [ThresholdLayer(first.weights[:k].copy(), first.thresholds[:k].copy())]
+    rest = list(net.hidden[1:])
+    if rest:
+        nxt = rest.pop(0)
+        hidden.append(ThresholdLayer(nxt.weights[:, :k].copy(), nxt.thresholds.copy()))
+        output = net.output
+    else:
+        output = OutputLayer(net.output.weights[:, :k].copy(), net.output.bias.copy())
+    return replace(net, hidden=tuple(hidden + rest), output=output)
 
 
 def _yosys():
@@ -50,6 +71,7 @@ def synthesize(verilog, top, family, *, cache_dir=None, timeout=1800):
     script = (f"read_verilog -sv design.v; {synth} -top {top}; "
               f"write_verilog -noattr netlist.v; tee -q -o stat.json stat -json")
     root = cache_dir or cache_root("netlist")
+    os.makedirs(root, exist_ok=True)
     key = content_hash("netlist-v1", tool.version, script, verilog)
     final = os.path.join(root, f"{family}-{key}")
     if os.path.isfile(os.path.join(final, "netlist.v")):

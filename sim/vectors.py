@@ -88,3 +88,16 @@ def adversarial_vectors(net, rng, per_neuron=1):
                 if q is not None:
                     out.append(q)
     return np.stack(out)
+
+
+def threshold_coverage(net, Q):
+    """How a check set exercises the first layer: per neuron, whether its threshold is negative,
+    whether its weight row mixes signs, and how many rows of ``Q`` put its sum exactly at the
+    threshold (fires) and exactly one below (does not fire). A dict of numpy arrays."""
+    layer = net.hidden[0]
+    W, T = layer.weights, layer.thresholds
+    S = np.asarray(Q, dtype=np.int64) @ W.T
+    return {"negative_threshold": T < 0,
+            "mixed_sign": (W > 0).any(axis=1) & (W < 0).any(axis=1),
+            "at_threshold": (S == T).sum(axis=0),
+            "just_below": (S == T - 1).sum(axis=0)}

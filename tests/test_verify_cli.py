@@ -77,9 +77,39 @@ def test_verify_missing_tool_one_line(model, capsys, monkeypatch):
 
 
 @pytest.mark.formal
-def test_verify_formal_cli(model, tmp_path):
+@pytest.mark.parametrize("proof,depth", [("pdr", None), ("kind", 4), ("bmc", 5)])
+def test_verify_formal_cli(model, tmp_path, proof, depth):
     need("formal")
     out = tmp_path / "f.json"
-    assert main(["verify", model, "--engine", "formal", "--depth", "4", "--json", str(out)]) == 0
+    argv = ["verify", model, "--engine", "formal", "--proof", proof, "--json", str(out)]
+    assert main(argv + (["--depth", str(depth)] if depth else [])) == 0
     d = json.loads(out.read_text())
-    assert d["status"] == "PASS" and d["proof_seconds"] > 0
+    assert d["status"] == "PASS" and d["ok"] and d["proof_seconds"] > 0
+    assert d["mode"] == ("bmc" if proof == "bmc" else "prove") and d["depth"] == depth
+    assert d["engine"] == "formal" and d["proof_engine"] == proof
+    assert d["consumer"] == ("ready" if proof == "kind" else "free")
+
+
+def test_verify_formal_depth_with_pdr_one_line(model, capsys):
+    assert main(["verify", model, "--engine", "formal", "--depth", "4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--depth is not used by --proof pdr" in err[0]
+
+
+def test_verify_subset(tmp_path):
+    """--subset K checks the first K first-layer neurons (a real sub-model)."""
+    from thresh2hw.sim.netlist import first_neurons
+    from verify_helpers import net_small
+    path = tmp_path / "m.json"
+    net = net_small()
+    net.save(path)
+    out = tmp_path / "r.json"
+    assert main(["verify", str(path), "--engine", "pysim", "--subset", "3", "--random", "20",
+                 "--exhaustive", "no", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["subset"] == 3 and d["mismatches"] == 0
+    sub = first_neurons(net, 3)
+    assert sub.hidden[0].weights.shape == (3, net.n_features)
+    assert sub.output.weights.shape == (net.n_scores, 3)
+    assert (sub.hidden[0].thresholds == net.hidden[0].thresholds[:3]).all()
+    assert main(["verify", str(path), "--engine", "pysim", "--subset", "7"]) == 2

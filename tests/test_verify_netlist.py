@@ -52,3 +52,47 @@ def test_netlist_mutants_fail(small, build_cache, family, kind):
     r = check_netlist(mv, TOP, net, Q, family, cache_dir=build_cache)
     assert not r.ok
     assert r.mismatches == int((mutant.forward(Q) != net.forward(Q)).sum())
+
+
+def test_standard_check_set_has_negative_thresholds_and_mixed_sums(small):
+    """The netlist check sets contain neurons with negative thresholds and mixed-sign sums,
+    and drive each of those neurons exactly to its threshold and one below (the case LUT
+    mapping of signed comparisons against negative constants got wrong before)."""
+    import numpy as np
+    from thresh2hw.sim import adversarial_vectors, random_vectors
+    from thresh2hw.sim.vectors import threshold_coverage
+    from verify_helpers import demo_subnet
+    net, _, Q = small
+    demo = demo_subnet()
+    Qd = np.vstack([adversarial_vectors(demo, np.random.default_rng(0)),
+                    random_vectors(demo, 2000, np.random.default_rng(1))])
+    for n, vecs in ((net, Q), (demo, Qd)):
+        cov = threshold_coverage(n, vecs)
+        tricky = cov["negative_threshold"] & cov["mixed_sign"]
+        assert tricky.sum() >= 1
+        assert (cov["at_threshold"][tricky] > 0).all() and (cov["just_below"][tricky] > 0).all()
+        assert (n.hidden[0].thresholds[tricky] < 0).all()
+
+
+@pytest.mark.parametrize("family,mutate", [("ice40", False), ("ecp5", True)])
+def test_netlist_demo_subnet(build_cache, family, mutate):
+    """A digits-sized sub-model of the demo (64 x 8-bit inputs, 10 classes) through synthesis
+    (ECP5: a threshold moved by one on a negative-threshold neuron must be caught instead)."""
+    import numpy as np
+    from thresh2hw.sim import adversarial_vectors, random_vectors
+    from thresh2hw.sim.mutate import with_threshold
+    from verify_helpers import demo_subnet
+    net = demo_subnet()
+    Q = np.vstack([adversarial_vectors(net, np.random.default_rng(0)),
+                   random_vectors(net, 3000, np.random.default_rng(1))])
+    assert len(set(net.forward(Q).tolist())) >= 5
+    if not mutate:
+        r = check_netlist(verilog_of(build(net)), TOP, net, Q, family, cache_dir=build_cache)
+        assert r.ok and r.vectors == len(Q), r.to_dict()
+        return
+    j = 3                                          # threshold -15, weights -1, -1, +1
+    mutant = with_threshold(net, 0, j, int(net.hidden[0].thresholds[j]) + 1)
+    want = int((mutant.forward(Q) != net.forward(Q)).sum())
+    assert want > 0
+    r = check_netlist(verilog_of(build(mutant)), TOP, net, Q, family, cache_dir=build_cache)
+    assert r.mismatches == want

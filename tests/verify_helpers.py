@@ -21,14 +21,49 @@ def net_small():
 
 
 def net_tiny():
-    """3 features x 3 bits (512 inputs): small enough for quick proofs and pysim."""
+    """3 features x 3 bits (512 inputs): small enough for quick proofs and pysim. Every class
+    is reached, some neuron has a negative threshold and a mixed-sign weighted sum, and the
+    comparator mutation (``>=`` -> ``>``) is observable."""
+    from thresh2hw.sim.mutate import observable_ge_to_gt
     for seed in range(100):
         net = random_network(np.random.default_rng(seed), d=3, hidden=(4,), n_out=3,
                              input_bits=3, wmax=5, vmax=4)
         Q = (np.arange(512)[:, None] >> (3 * np.arange(3))) & 7
-        if len(set(net.forward(Q).tolist())) == 3 and (net.hidden[0].thresholds < 0).any():
+        W, T = net.hidden[0].weights, net.hidden[0].thresholds
+        tricky = (T < 0) & (W > 0).any(axis=1) & (W < 0).any(axis=1)
+        if len(set(net.forward(Q).tolist())) == 3 and tricky.any():
+            try:
+                observable_ge_to_gt(net, verilog_of(build(net)), Q)
+            except ValueError:
+                continue
             return net
     raise AssertionError("no tiny network reaches every class")
+
+
+# The first 8 first-layer neurons of the digits demo model (``thresh2hw demo`` defaults: 64
+# features x 8 bits, 981 hidden neurons, 10 classes) and its output weights on them, as sparse
+# (feature, weight) rows. Negative thresholds (-64, -175, -112, -15) and mixed-sign rows.
+DEMO_SUB_W = [[(43, -1)], [(3, -1)], [(18, -1), (25, 1)], [(9, -1), (45, -1), (52, 1)],
+              [(15, 1)], [(4, -1), (18, 1), (27, 1), (35, 1), (60, 1)], [(28, 1)], [(5, 1)]]
+DEMO_SUB_T = [-64, -175, -112, -15, 21, 430, 80, 64]
+DEMO_SUB_V = [[4, 0, 0, 0, 0, 0, -8, -1], [4, 0, 1, 0, -1, 0, 2, 1],
+              [-2, -1, -4, 2, -2, 0, 2, 0], [3, 0, 5, 0, 3, -1, -1, 0],
+              [-5, 0, 5, 1, 2, 1, 1, -1], [-2, 0, 4, -1, -3, 0, 6, 1],
+              [-1, 1, -3, -1, 0, 0, -2, 0], [1, 0, -4, 0, 8, -2, 2, 0],
+              [-2, 0, -1, -1, -3, 0, 2, 1], [2, 0, -2, -1, -3, 2, -1, -1]]
+
+
+def demo_subnet():
+    """A digits-sized sub-model of the demo network (see DEMO_SUB_W)."""
+    from thresh2hw.model import IntegerNetwork, OutputLayer, ThresholdLayer
+    W = np.zeros((len(DEMO_SUB_W), 64), dtype=np.int64)
+    for j, row in enumerate(DEMO_SUB_W):
+        for k, w in row:
+            W[j, k] = w
+    return IntegerNetwork(task="multiclass", input_bits=8,
+                          hidden=(ThresholdLayer(W, np.array(DEMO_SUB_T)),),
+                          output=OutputLayer(np.array(DEMO_SUB_V), np.zeros(10, np.int64)),
+                          classes=list(range(10)))
 
 
 def build(net, **arch):

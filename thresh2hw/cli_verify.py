@@ -42,34 +42,39 @@ def register(sub, common):
                    help="compiled engines: probability of o__ready low and of an input "
                         "bubble in each cycle (seeded)")
     v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--subset", type=int, default=None, metavar="K",
+                   help="check the sub-model of the first K first-layer neurons (the next "
+                        "layer restricted to them) instead of the whole network: makes "
+                        "post-synthesis checks of large networks affordable")
     v.add_argument("--family", choices=["ice40", "ecp5", "both"], default="both",
                    help="netlist engine: FPGA family (default both)")
     v.add_argument("--reference", choices=["spec", "circuit"], default="spec",
                    help="formal: prove equal to the spec written from the integer model "
                         "(default) or to the combinational circuit")
+    v.add_argument("--proof", choices=["pdr", "kind", "bmc"], default="pdr",
+                   help="formal: pdr = unbounded proof with ABC PDR under free back-pressure "
+                        "(default); kind = unbounded k-induction (smtbmc + yices) against a "
+                        "fixed-latency scoreboard, consumer always ready; bmc = bounded check "
+                        "from reset")
     v.add_argument("--depth", type=int, default=None,
-                   help="formal: BMC depth in cycles (default latency + 4)")
+                   help="formal: k-induction length (default 2*latency + 2) or BMC depth "
+                        "(default latency + 4); not used by pdr")
     v.add_argument("--formal-timeout", type=float, default=900, metavar="S")
     v.add_argument("--cache-dir", help="build cache (default $THRESH2HW_CACHE or "
                                        "~/.cache/thresh2hw)")
     v.add_argument("--vcd", metavar="FILE",
                    help="write a waveform of the first mismatch (window re-run with tracing)")
     v.add_argument("--json", metavar="FILE", help="write the results as JSON")
-    if hasattr(_cli, "_add_arch_options"):          # pipelined / folded architectures
-        _cli._add_arch_options(v)
+    _cli._add_arch_options(v)                      # pipelined / folded architectures
     v.set_defaults(func=cmd_verify)
 
 
 def _build(net, args):
-    """The circuit in the requested architecture (combinational when unsupported)."""
+    """The circuit in the requested architecture (parameters checked against ``net``)."""
     from . import hdl
-    params = _cli._arch_params(args) if hasattr(_cli, "_arch_params") else {}
+    params = _cli._arch_params(args, net)
     try:
-        if hasattr(hdl, "build_circuit"):
-            return hdl.build_circuit(net, **params)
-        if params.get("architecture", "combinational") != "combinational":
-            raise UserError("this thresh2hw has no pipelined/folded architectures")
-        return hdl.ThresholdNetworkCircuit(net)
+        return hdl.build_circuit(net, **params)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
@@ -136,6 +141,14 @@ def cmd_verify(args, log):
     from .emit import convert_verilog
     from .sim.exhaustive import check_engine
     net = _load_model(args.model)
+    if args.subset is not None:
+        from .sim.netlist import first_neurons
+        n_first = net.hidden[0].n_out
+        try:
+            net = first_neurons(net, args.subset)
+        except ValueError as exc:
+            raise UserError(f"--subset: {exc}") from None
+        log(f"[subset]   checking the first {args.subset} of {n_first} first-layer neurons")
     for f in (args.json, args.vcd):
         if f:
             _check_writable_file(f)
@@ -143,6 +156,11 @@ def cmd_verify(args, log):
         raise UserError(f"--backpressure must lie in [0, 1), not {args.backpressure}")
     if args.random < 0:
         raise UserError("--random must be non-negative")
+    if args.depth is not None and args.depth < 1:
+        raise UserError(f"--depth must be a positive number of cycles, not {args.depth}")
+    if args.depth is not None and args.proof == "pdr" and args.engine in ("formal", "all"):
+        raise UserError("--depth is not used by --proof pdr (an unbounded proof); use "
+                        "--proof kind or --proof bmc")
     engines, skipped = _engines(args), []
     for e in list(engines):
         try:
@@ -167,11 +185,20 @@ def cmd_verify(args, log):
     results, failed, vcd_done = list(skipped), False, False
     for engine in engines:
         if engine == "formal":
-            from .sim.formal import prove_equivalent
-            log(f"[formal]   proving {TOP} == {args.reference} for every input "
-                f"(BMC from reset, depth {args.depth or latency + 4})...")
-            r = prove_equivalent(net, verilog, TOP, latency=latency, depth=args.depth,
-                                 reference=args.reference, timeout=args.formal_timeout)
+            from .sim.formal import default_depth, prove_equivalent
+            mode = "bmc" if args.proof == "bmc" else "prove"
+            depth = args.depth or default_depth(latency, mode, args.proof)
+            what = {"pdr": "unbounded proof, ABC PDR, free back-pressure",
+                    "kind": f"unbounded proof, k-induction of length {depth}, consumer "
+                            f"always ready",
+                    "bmc": f"bounded, {depth} cycles from reset"}[args.proof]
+            log(f"[formal]   proving {TOP} == {args.reference} for every input ({what})...")
+            try:
+                r = prove_equivalent(net, verilog, TOP, latency=latency, depth=depth,
+                                     mode=mode, engine=args.proof if mode == "prove" else None,
+                                     reference=args.reference, timeout=args.formal_timeout)
+            except ValueError as exc:
+                raise UserError(f"engine formal: {exc}") from None
             d = r.to_dict()
             results.append(d)
             log(f"[formal]   {r.status} in {r.seconds:.1f} s"
@@ -196,8 +223,10 @@ def cmd_verify(args, log):
         build = (f", build {r.build_seconds:.1f} s" if r.build_seconds else
                  (", build cached" if engine != "pysim" else ""))
         verdict = "0 mismatches" if r.ok else f"{r.mismatches} MISMATCHES"
+        cpu = r.extra.get("cpu_seconds")
+        per_cpu = f", {r.vectors / cpu:,.0f} per CPU-second" if cpu else ""
         log(f"[{engine}] {r.vectors} {kind}: {verdict} ({r.vectors_per_s:,.0f} vectors/s"
-            f"{build})")
+            f"{per_cpu}{build})")
         for e in r.errors:
             log(f"           error: {e}")
         if r.first_mismatch is not None:
@@ -220,7 +249,7 @@ def cmd_verify(args, log):
             "first_mismatch": next((r["first_mismatch"] for r in results
                                     if r["first_mismatch"]), None)}
         _write_json(args.json, {**summary, "engines": results, "model": args.model,
-                                "latency": latency,
+                                "latency": latency, "subset": args.subset,
                                 "architecture": getattr(circuit, "architecture",
                                                         "combinational")})
     return 1 if failed else 0
