@@ -1,6 +1,7 @@
 """Area side by side through one Yosys flow: thresh2hw versus da4ml and versus an int8 MAC network.
 Not a test; prints measured numbers and writes JSON.
 
+    python bench/compare_bench.py                                 # the hardware digits network
     python bench/compare_bench.py --model M.json                  # both comparisons, iCE40 + ECP5
     python bench/compare_bench.py --model M.json --parts layer --families ice40
     python bench/compare_bench.py --model M.json --parts mac --mac-hidden 8
@@ -491,7 +492,10 @@ def compare_mac(net, families, hidden, n_check, log, parallel=False):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="thresh2hw model JSON (classification)")
+    p.add_argument("--model", help="thresh2hw model JSON (classification); default: the "
+                                   "hardware-sized digits network of bench/hw_bench.py, trained "
+                                   "deterministically and cached in --cache")
+    p.add_argument("--cache", default="thresh2hw-bench", help="where that model is cached")
     p.add_argument("--parts", default="layer,mac", help="layer, mac or both (default)")
     p.add_argument("--families", default="ice40,ecp5")
     p.add_argument("--sums", action="store_true", help="(a) without comparators")
@@ -505,6 +509,10 @@ def main():
     for f in fams:
         if f not in SYNTH:
             raise SystemExit(f"unknown family {f!r} (ice40, ecp5)")
+    if not args.model:
+        sys.path.insert(0, HERE)
+        from hw_bench import hardware_digits_model
+        args.model = hardware_digits_model(args.cache)
     net = IntegerNetwork.load(args.model)
     out = {"model": args.model, "yosys": toolchain.find_tool("yosys").version}
     log = lambda s: print(s, flush=True)                # noqa: E731

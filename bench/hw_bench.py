@@ -5,10 +5,12 @@ architecture, through the open toolchain (``thresh2hw build``). Not a test.
     python bench/hw_bench.py --ooc                    # synthesis only (up5k, lfe5u-85f): faster
     python bench/hw_bench.py --model my.json --archs combinational,folded:1 --force
 
-Model: ``--model``, else ``thresh2hw-out/model.json`` (from ``thresh2hw demo``) if present, else
-a digits network trained with ``--beta`` (default 0.3 x beta_max, ~70 neurons) and cached in the
-output directory. Board numbers include the UART link; out-of-context numbers are the bare
-network. A configuration whose plan estimate exceeds the device is reported as "no fit" without
+Model: ``--model``, else the hardware-sized digits network of :data:`HW_DIGITS` (integer lattice
+sampler, cost-weighted Lasso, beta 0.8, 5-bit output weights: 84 neurons, 0.90 test accuracy),
+trained deterministically on first use and cached in the output directory (the full demo
+network, ~1000 neurons, does not fit a UP5K). Board builds are placed and routed for the
+issue's clock targets (``--target-mhz``) and include the UART link; out-of-context numbers are
+the bare network, synthesis only. A configuration whose plan estimate exceeds the device is reported as "no fit" without
 running the tools (``--force`` builds it anyway).
 """
 import argparse
@@ -38,28 +40,51 @@ def arch_flags(spec):
     raise SystemExit(f"unknown architecture spec {spec!r}")
 
 
-def get_model(args):
-    if args.model:
-        return args.model
-    demo = os.path.join("thresh2hw-out", "model.json")
-    if os.path.exists(demo):
-        return demo
-    path = os.path.join(args.out, f"digits_beta{args.beta}.json")
+#: The hardware-sized digits network the benches build (``--model`` overrides): the integer
+#: lattice sampler (ternary directions on the 8-bit input codes) with the cost-weighted Lasso,
+#: beta 0.8 x beta_max, 5-bit output weights. Deterministic: fixed split and seeds.
+HW_DIGITS = dict(dataset="digits", test_fraction=0.25, seed=0, n_directions=1000, beta=0.8,
+                 sampler="lattice", lattice_bits=2, cost_weighted=True, cost_overhead=1.0,
+                 input_bits=8, weight_bits=6, output_bits=5)
+
+
+def hardware_digits_model(cache_dir, log=None):
+    """Path of the hardware-sized digits network (:data:`HW_DIGITS`), trained on first use and
+    cached in ``cache_dir`` under a name that encodes its parameters."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    c = HW_DIGITS
+    path = os.path.join(cache_dir, f"digits_hw_lattice_cost_b{c['beta']}_ob{c['output_bits']}"
+                                   f"_s{c['seed']}.json")
     if os.path.exists(path):
         return path
     from thresh2hw.data import load_builtin
-    from thresh2hw.pipeline import TrainConfig, split, train_integer_model
-    X, y = load_builtin("digits")
-    Xtr, _, ytr, _ = split(X, y, 0.2, 0)
-    cfg = TrainConfig()
-    cfg.beta = args.beta
+    from thresh2hw.pipeline import accuracy, split
+    from thresh2hw.quant import quantize_network
+    from thresh2hw.train import encode_classes, fit_convex_path
+    X, y = load_builtin(c["dataset"])
+    Xtr, Xte, ytr, yte = split(X, y, c["test_fraction"], c["seed"])
+    classes, Y, kind = encode_classes(ytr)
     t0 = time.perf_counter()
-    out = train_integer_model(Xtr, ytr, "classification", cfg, meta={"dataset": "digits"})
-    os.makedirs(args.out, exist_ok=True)
-    out.network.save(path)
-    print(f"trained digits (beta {args.beta}): {out.network.hidden[0].n_out} neurons, "
-          f"{time.perf_counter() - t0:.0f} s -> {path}", file=sys.stderr)
+    fit, = fit_convex_path(Xtr, Y, kind, [c["beta"]], n_directions=c["n_directions"],
+                           scan_bias=True, column_rounds=1, random_state=c["seed"],
+                           input_bits=c["input_bits"], weight_bits=c["weight_bits"],
+                           sampler=c["sampler"], lattice_bits=c["lattice_bits"],
+                           cost_weighted=c["cost_weighted"], cost_overhead=c["cost_overhead"])
+    net, _ = quantize_network(fit.network, Xtr, input_bits=c["input_bits"],
+                              weight_bits=c["weight_bits"], output_bits=c["output_bits"],
+                              classes=list(classes))
+    acc = accuracy(classes[net.forward(net.input_quantizer.transform(Xte))], yte, "c")
+    os.makedirs(cache_dir, exist_ok=True)
+    net.save(path)
+    log(f"trained the hardware digits network: {net.hidden[0].n_out} neurons, integer test "
+        f"accuracy {acc:.3f}, {time.perf_counter() - t0:.0f} s -> {path}")
     return path
+
+
+def get_model(args):
+    if args.model:
+        return args.model
+    return hardware_digits_model(args.out)
 
 
 def run_one(model, target, spec, args):
@@ -70,6 +95,11 @@ def run_one(model, target, spec, args):
         where = ["--board", "none", "--device", target]
     else:
         where = ["--board", target]
+        mhz = args.target_mhz
+        if mhz == "auto":
+            mhz = "200" if target.startswith("ulx3s") else "100"
+        if mhz != "board":
+            where += ["--target-mhz", mhz]
     argv = ["build", model, *where, "-o", out, "--json", js, "--check", str(args.check),
             *arch_flags(spec)] + (["--force"] if args.force else [])
     err = io.StringIO()
@@ -101,12 +131,15 @@ def fmt(v, nd=0):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model")
-    p.add_argument("--beta", type=float, default=0.3)
     p.add_argument("--out", default="thresh2hw-bench")
     p.add_argument("--ooc", action="store_true", help="synthesis only, no boards")
     p.add_argument("--targets", help="boards (or devices with --ooc); default icebreaker,"
                                      "ulx3s-85f (up5k,lfe5u-85f with --ooc)")
-    p.add_argument("--archs", default="combinational,pipelined:2,folded:1,folded:8")
+    p.add_argument("--archs", default="combinational,pipelined:max,folded:1")
+    p.add_argument("--target-mhz", default="auto",
+                   help="board builds: place and route for this clock (auto: the issue's "
+                        "targets, 100 MHz on iCE40 boards, 200 MHz on ECP5 boards; 'board': the "
+                        "board clock)")
     p.add_argument("--check", type=int, default=50, help="reference-check vectors per build")
     p.add_argument("--force", action="store_true")
     args = p.parse_args()

@@ -23,6 +23,16 @@ def _positive_int(s):
     return v
 
 
+def _positive_float(s):
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"{s} is not a positive frequency")
+    return v
+
+
 def _count(s):
     try:
         v = int(s)
@@ -52,6 +62,10 @@ def register(sub, common):
                    help="place and route even if the estimate says the design cannot fit")
     b.add_argument("--keep-build-dir", action="store_true",
                    help="keep every intermediate file in the output directory")
+    b.add_argument("--target-mhz", type=_positive_float, default=None, metavar="F",
+                   help="board builds: place and route for an F MHz clock instead of the board "
+                        "clock (reports the Fmax reached; the bitstream still runs at the board "
+                        "clock)")
     b.add_argument("--timeout", type=_positive_int, default=3600, metavar="S",
                    help="give up on a tool after S seconds (3600)")
     _add_arch_options(b)
@@ -112,6 +126,9 @@ def cmd_build(args, log):
     from .hdl.uart import uart_divisor
     from .report import FORMAT_NAME, derive_timing
     board, device = _board_and_device(args)
+    if args.target_mhz and board is None:
+        raise UserError("--target-mhz needs a board build (out-of-context synthesis has no "
+                        "place and route)")
     if args.json:
         _check_writable_file(args.json)
     net = _load_model(args.model)
@@ -158,7 +175,8 @@ def cmd_build(args, log):
     try:
         if board:
             rec = fpga.build_board(circuit, board, args.out, baud=args.baud,
-                                   timeout=args.timeout, keep=args.keep_build_dir)
+                                   timeout=args.timeout, keep=args.keep_build_dir,
+                                   target_mhz=args.target_mhz)
         else:
             rec = fpga.build_ooc(circuit, device.name, args.out, timeout=args.timeout,
                                  keep=args.keep_build_dir)

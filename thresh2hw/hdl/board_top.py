@@ -31,7 +31,7 @@ from amaranth import *
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
-from .uart import UARTRx, UARTTx, uart_divisor
+from .uart import UARTRx, UARTTx, _timer, uart_divisor
 
 __all__ = ["SYNC_BYTE", "REPLY_BYTE", "frame_sizes", "UARTNetworkTop", "BoardTop"]
 
@@ -95,55 +95,78 @@ class UARTNetworkTop(wiring.Component):
         n_in = self.request_bytes - 1
         n_out = self.reply_bytes - 1
 
-        # -- request assembly: shift bytes in from the top; after n_in bytes byte 0 is at the LSBs
-        buf = Signal(8 * n_in)
-        hold = Signal(8 * n_in)
+        # -- request assembly: shift bytes in from the top; after n_in bytes byte 0 is at the LSBs.
+        # The wide registers (buf, hold: 8*n_in bits each) are enabled by flip-flops only
+        # (shift, load), so no logic sits between a decision and their clock enables: the
+        # FSM decides on the received byte, buf shifts one cycle later, hold loads one cycle
+        # after that. Nothing else can fill hold in between, so a frame found acceptable when
+        # its last byte arrived is loaded for sure.
+        buf = Signal(8 * n_in, reset_less=True)
+        hold = Signal(8 * n_in, reset_less=True)
         hold_valid = Signal()
-        count = Signal(range(n_in + 1))
-        idle = Signal(range(self._timeout + 1))
+        to_go = _timer(n_in)                     # request bytes still to come, minus 2
+        idle = _timer(self._timeout)             # expiry = its sign bit, not idle == timeout
+        shift = Signal()                          # buf takes byte_q this cycle
+        byte_q = Signal(8, reset_less=True)
+        last = Signal()                           # ... and it is the frame's last byte, accepted
+        load = Signal()                           # hold takes buf this cycle
         m.d.comb += urx.o.ready.eq(1)
         m.d.comb += [in_value.eq(hold[:len(in_value)]), net.i.valid.eq(hold_valid)]
         taken = net.i.valid & net.i.ready
-        with m.If(taken):
+        m.d.sync += [shift.eq(0), last.eq(0), load.eq(last)]
+        with m.If(shift):
+            m.d.sync += buf.eq(Cat(buf[8:], byte_q) if n_in > 1 else byte_q)
+        with m.If(load):
+            m.d.sync += [hold.eq(buf), hold_valid.eq(1)]
+        with m.Elif(taken):
             m.d.sync += hold_valid.eq(0)
         with m.If(urx.overrun):
             m.d.sync += self.overrun.eq(1)
         with m.If(urx.framing_error):
             m.d.sync += self.framing_error.eq(1)
 
-        byte = urx.o.payload
-        got = urx.o.valid
+        # one register stage between the receiver and the frame FSM: the sync-byte test is a
+        # flip-flop by the time the FSM reads it
+        got = Signal()
+        byte = Signal(8, reset_less=True)
+        is_sync = Signal()
+        m.d.sync += [got.eq(urx.o.valid), byte.eq(urx.o.payload),
+                     is_sync.eq(urx.o.valid & (urx.o.payload == SYNC_BYTE))]
         with m.FSM():
             with m.State("WAIT_SYNC"):
-                with m.If(got & (byte == SYNC_BYTE)):
-                    m.d.sync += [count.eq(0), idle.eq(0)]
+                with m.If(is_sync):
+                    m.d.sync += [to_go.eq(n_in - 2), idle.eq(self._timeout - 1)]
                     m.next = "COLLECT"
             with m.State("COLLECT"):
                 with m.If(got):
-                    nxt = Cat(buf[8:], byte) if n_in > 1 else byte
-                    m.d.sync += [buf.eq(nxt), count.eq(count + 1), idle.eq(0)]
-                    with m.If(count == n_in - 1):
-                        with m.If(~hold_valid | taken):
-                            m.d.sync += [hold.eq(nxt), hold_valid.eq(1)]
+                    m.d.sync += [shift.eq(1), byte_q.eq(byte), to_go.eq(to_go - 1),
+                                 idle.eq(self._timeout - 1)]
+                    with m.If(to_go[-1]):                # the frame's last byte
+                        # hold is free in two cycles if it is free now (decided on flip-flops
+                        # only, not on the network's ready)
+                        with m.If(~hold_valid):
+                            m.d.sync += last.eq(1)
                         with m.Else():
                             m.d.sync += self.overrun.eq(1)
                         m.next = "WAIT_SYNC"
-                with m.Elif(idle == self._timeout):
+                with m.Elif(idle[-1]):
                     m.next = "WAIT_SYNC"
                 with m.Else():
-                    m.d.sync += idle.eq(idle + 1)
+                    m.d.sync += idle.eq(idle - 1)
 
         # -- reply: latch the prediction (freeing the network), send header and bytes
         out_value = Value.cast(net.o.payload)
         ext = Signal(signed(8 * n_out) if out_value.shape().signed else unsigned(8 * n_out))
         m.d.comb += ext.eq(out_value)
-        obuf = Signal(8 * n_out)
+        obuf = Signal(8 * n_out, reset_less=True)
         left = Signal(range(n_out + 1))
+        busy = Signal()                           # obuf holds a reply: a flip-flop, so that
+        m.d.comb += net.o.ready.eq(~busy)         # o.ready reaches the network's queue fast
+        with m.If(net.o.valid & ~busy):
+            m.d.sync += [obuf.eq(ext), busy.eq(1)]
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += net.o.ready.eq(1)
-                with m.If(net.o.valid):
-                    m.d.sync += obuf.eq(ext)
+                with m.If(busy):
                     m.next = "HEADER"
             with m.State("HEADER"):
                 m.d.comb += [utx.i.payload.eq(REPLY_BYTE), utx.i.valid.eq(1)]
@@ -153,8 +176,11 @@ class UARTNetworkTop(wiring.Component):
             with m.State("DATA"):
                 m.d.comb += [utx.i.payload.eq(obuf[:8]), utx.i.valid.eq(1)]
                 with m.If(utx.i.ready):
-                    m.d.sync += [obuf.eq(obuf >> 8), left.eq(left - 1)]
+                    m.d.sync += left.eq(left - 1)
+                    if n_out > 1:
+                        m.d.sync += obuf.eq(obuf >> 8)
                     with m.If(left == 1):
+                        m.d.sync += busy.eq(0)
                         m.next = "IDLE"
         return m
 

@@ -27,6 +27,13 @@ def uart_divisor(clk_hz, baud):
     return div
 
 
+def _timer(cycles):
+    """A down-counter for delays of up to ``cycles`` cycles. Loaded with ``n - 2`` and
+    decremented every cycle, it turns negative ``n`` cycles after the load: its sign bit is
+    the expiry flag, a flip-flop rather than a wide comparison against zero."""
+    return Signal(signed(max(cycles, 2).bit_length() + 1))
+
+
 def _check_divisor(divisor):
     if not isinstance(divisor, int) or divisor < 4:
         raise ValueError(f"divisor must be an integer >= 4, not {divisor!r}")
@@ -54,18 +61,22 @@ class UARTTx(wiring.Component):
         m = Module()
         div = self._divisor
         shreg = Signal(10, init=0x3FF)           # stop bit, 8 data bits, start bit (LSB first)
+        busy = Signal()                          # bits_left != 0, as a flip-flop
         bits_left = Signal(range(11))
-        timer = Signal(range(div))
-        m.d.comb += [self.tx.eq(shreg[0]), self.i.ready.eq(bits_left == 0)]
-        with m.If(self.i.valid & self.i.ready):
+        timer = _timer(div)
+        start = Signal()
+        tick = Signal()                          # a bit time is over
+        m.d.comb += [self.tx.eq(shreg[0]), self.i.ready.eq(~busy),
+                     start.eq(self.i.valid & ~busy), tick.eq(busy & timer[-1])]
+        # the timer runs freely and reloads on a start or at the end of every bit: its next
+        # value is one multiplexer after the decrement, no clock enable
+        m.d.sync += timer.eq(Mux(start | timer[-1], div - 2, timer - 1))
+        with m.If(start):
             m.d.sync += [shreg.eq(Cat(C(0, 1), self.i.payload, C(1, 1))), bits_left.eq(10),
-                         timer.eq(div - 1)]
-        with m.Elif(bits_left != 0):
-            with m.If(timer == 0):
-                m.d.sync += [shreg.eq(Cat(shreg[1:], C(1, 1))), bits_left.eq(bits_left - 1),
-                             timer.eq(div - 1)]
-            with m.Else():
-                m.d.sync += timer.eq(timer - 1)
+                         busy.eq(1)]
+        with m.Elif(tick):
+            m.d.sync += [shreg.eq(Cat(shreg[1:], C(1, 1))), bits_left.eq(bits_left - 1),
+                         busy.eq(bits_left != 1)]
         return m
 
 
@@ -99,47 +110,42 @@ class UARTRx(wiring.Component):
         s1 = Signal(init=1)
         line = Signal(init=1)
         m.d.sync += [s1.eq(self.rx), line.eq(s1)]
-        timer = Signal(range(div + div // 2 + 1))
+        timer = _timer(div + div // 2 + 1)
         shreg = Signal(8)
         nbits = Signal(range(9))
+        # one flip-flop per state (one-hot), so that every decision is a flip-flop or two
+        idle, start, data_, stop, brk = (Signal(init=1, name="rx_idle"), Signal(name="rx_start"),
+                                         Signal(name="rx_data"), Signal(name="rx_stop"),
+                                         Signal(name="rx_break"))
+        expired = timer[-1]
+        begin = Signal()
+        m.d.comb += begin.eq(idle & ~line)
+        # the timer runs freely: reloaded to the middle of the start bit when one begins,
+        # to a full bit time whenever it expires (harmless outside a frame), else decremented
+        m.d.sync += timer.eq(Mux(begin, div // 2 - 2, Mux(expired, div - 2, timer - 1)))
 
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(~line):
-                    m.d.sync += timer.eq(div // 2 - 1)      # to the middle of the start bit
-                    m.next = "START"
-            with m.State("START"):
-                with m.If(timer == 0):
-                    with m.If(line):                        # glitch, not a start bit
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.d.sync += [timer.eq(div - 1), nbits.eq(0)]
-                        m.next = "DATA"
-                with m.Else():
-                    m.d.sync += timer.eq(timer - 1)
-            with m.State("DATA"):
-                with m.If(timer == 0):
-                    m.d.sync += [shreg.eq(Cat(shreg[1:], line)), timer.eq(div - 1),
-                                 nbits.eq(nbits + 1)]
-                    with m.If(nbits == 7):
-                        m.next = "STOP"
-                with m.Else():
-                    m.d.sync += timer.eq(timer - 1)
-            with m.State("STOP"):
-                with m.If(timer == 0):
-                    with m.If(line):
-                        m.d.sync += [self.o.payload.eq(shreg), self.o.valid.eq(1)]
-                        m.d.comb += self.overrun.eq(self.o.valid & ~self.o.ready)
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.d.comb += self.framing_error.eq(1)
-                        m.next = "BREAK"
-                with m.Else():
-                    m.d.sync += timer.eq(timer - 1)
-            with m.State("BREAK"):                          # wait for the line to go idle
-                with m.If(line):
-                    m.next = "IDLE"
+        with m.If(begin):
+            m.d.sync += [idle.eq(0), start.eq(1)]
+        with m.If(start & expired):
+            m.d.sync += start.eq(0)
+            with m.If(line):                            # glitch, not a start bit
+                m.d.sync += idle.eq(1)
+            with m.Else():
+                m.d.sync += [nbits.eq(0), data_.eq(1)]
+        with m.If(data_ & expired):
+            m.d.sync += [shreg.eq(Cat(shreg[1:], line)), nbits.eq(nbits + 1)]
+            with m.If(nbits == 7):
+                m.d.sync += [data_.eq(0), stop.eq(1)]
+        with m.If(stop & expired):
+            m.d.sync += stop.eq(0)
+            with m.If(line):
+                m.d.sync += [self.o.payload.eq(shreg), self.o.valid.eq(1), idle.eq(1)]
+                m.d.comb += self.overrun.eq(self.o.valid & ~self.o.ready)
+            with m.Else():
+                m.d.comb += self.framing_error.eq(1)
+                m.d.sync += brk.eq(1)
+        with m.If(brk & line):                          # wait for the line to go idle
+            m.d.sync += [brk.eq(0), idle.eq(1)]
         return m
