@@ -315,3 +315,25 @@ def test_boolean_weight_in_model_file(capsys, tmp_path, model_file):
     rc, _, err = _run(capsys, "compile", bad, "-o", tmp_path / "hw")
     _assert_one_line_error(rc, err, "hidden layer 0 thresholds must hold numbers, not true/false")
     assert rc == 2 and not (tmp_path / "hw").exists()
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_text_labels_with_and_without_header_keep_every_row(tmp_path, header):
+    # a headerless file whose only text column is the label must not lose its first row
+    from thresh2hw.data import load_dataset
+    rows = [f"{i / 10:.1f},{(7 * i % 5) / 4:.2f},{'blue' if i % 2 else 'red'}" for i in range(9)]
+    path = tmp_path / "t.csv"
+    path.write_text(("x,y,colour\n" if header else "") + "\n".join(rows) + "\n")
+    X, y = load_dataset(str(path))
+    assert X.shape == (9, 2) and list(y[:2]) == ["red", "blue"]
+    assert X[0].tolist() == [0.0, 0.0]
+
+
+def test_failed_compile_leaves_no_output_directory(capsys, tmp_path):
+    net = random_network(np.random.default_rng(0), d=3, hidden=(4,), n_out=2)
+    model = tmp_path / "m.json"
+    net.save(model)
+    out = tmp_path / "hw"
+    rc, _, err = _run(capsys, "compile", model, "-o", out, "--pipeline-stages", 999)
+    _assert_one_line_error(rc, err, "pipeline_stages must be at most")
+    assert not out.exists()

@@ -4,6 +4,7 @@ Every user-facing failure ends in one line ``thresh2hw: error: ...`` and a non-z
 (2 for bad usage or input, 1 for a failed check); outputs are written atomically.
 """
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -227,6 +228,21 @@ def _ensure_dir(path):
         raise UserError(f"output directory {path} is not writable")
 
 
+@contextlib.contextmanager
+def _output_dir(path):
+    """``_ensure_dir(path)``; if the command then fails, a directory it created is removed again
+    while still empty (no half-made output left behind)."""
+    created = not os.path.exists(path)
+    _ensure_dir(path)
+    try:
+        yield path
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                os.rmdir(path)                 # only succeeds while empty
+        raise
+
+
 def _check_writable_file(path):
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
@@ -382,9 +398,9 @@ def cmd_demo(args, log):
         # training points with changed hidden bits). `--sampler gaussian` gives the plain method.
         cfg.sampler, cfg.cost_weighted = "lattice", True
         _check_config(cfg)
-    _ensure_dir(out_dir)
     if args.json:
         _check_writable_file(args.json)
+    _ensure_dir(out_dir)
     seconds = {}
     t0 = time.perf_counter()
     X, y = load_builtin(args.dataset)
@@ -503,8 +519,8 @@ def cmd_train(args, log):
 def cmd_compile(args, log):
     net = _load_model(args.model)
     arch = _arch_params(args, net)
-    _ensure_dir(args.out)
-    _compile_stage(net, args.out, args.name, log, arch=arch)
+    with _output_dir(args.out):
+        _compile_stage(net, args.out, args.name, log, arch=arch)
     return 0
 
 

@@ -83,6 +83,25 @@ def _detect_delimiter(text, sample=20):
     return best
 
 
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _is_header(rows):
+    """Row 0 is a header when it has a non-numeric field in a column whose next row is numeric
+    (a text label column is non-numeric in every row, so a headerless file with text labels
+    keeps its first row); a file of one row is a header when any field is non-numeric."""
+    first = [_is_number(c) for c in rows[0]]
+    if len(rows) == 1:
+        return not all(first)
+    nxt = rows[1]
+    return any(not f and (k >= len(nxt) or _is_number(nxt[k])) for k, f in enumerate(first))
+
+
 def _load_csv(path, label, has_label):
     try:
         with open(path, newline="") as f:
@@ -95,9 +114,7 @@ def _load_csv(path, label, has_label):
     if not rows:
         raise DataError(f"{path} is empty")
     header = None
-    try:
-        [float(c) for i, c in enumerate(rows[0])]
-    except ValueError:
+    if _is_header(rows):
         header = [c.strip() for c in rows[0]]
         rows = rows[1:]
     if not rows:
