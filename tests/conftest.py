@@ -40,3 +40,17 @@ def tie_network(rng):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def threshold_mutant(net, Q):
+    """``net`` with one first-layer threshold raised by 1 such that the reference outputs on
+    ``Q`` change (so any correct checker must report a mismatch)."""
+    from dataclasses import replace
+    ref = net.forward(Q)
+    for j in range(net.hidden[0].thresholds.size):
+        T2 = net.hidden[0].thresholds.copy()
+        T2[j] += 1
+        bad = replace(net, hidden=(ThresholdLayer(net.hidden[0].weights, T2),) + net.hidden[1:])
+        if (bad.forward(Q) != ref).any():
+            return bad
+    pytest.fail("no detectable threshold mutation")

@@ -12,7 +12,7 @@ from thresh2hw.model import IntegerNetwork, OutputLayer, ThresholdLayer
 from thresh2hw.sim import (adversarial_vectors, check_circuit, pack_inputs, random_vectors,
                            simulate_circuit)
 
-from conftest import random_network, tie_network
+from conftest import random_network, threshold_mutant, tie_network
 
 pytestmark = pytest.mark.sim
 
@@ -105,12 +105,7 @@ def test_mutated_weight_is_caught(rng):
 def test_mutated_threshold_off_by_one_is_caught(rng):
     net = random_network(rng, d=6, hidden=(8,), input_bits=4)
     Q = _vectors(net, rng)
-    for j in range(8):
-        T2 = net.hidden[0].thresholds.copy()
-        T2[j] += 1
-        bad = replace(net, hidden=(ThresholdLayer(net.hidden[0].weights, T2),))
-        if (bad.forward(Q) != net.forward(Q)).any():
-            break
+    bad = threshold_mutant(net, Q)
     assert check_circuit(net, Q, circuit=ThresholdNetworkCircuit(bad)).mismatches > 0
 
 
