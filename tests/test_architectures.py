@@ -79,8 +79,8 @@ def test_constant_neurons_in_every_architecture():
                          output=OutputLayer(np.array([[-5, 7, 3]]), np.array([1])))
     Q = np.array([[a, b] for a in range(8) for b in range(8)])      # exhaustive
     for arch, params in CONFIGS:
-        if params.get("pipeline_stages") == 3:          # this network is only 3 levels deep
-            params = {"pipeline_stages": 2}
+        if params.get("pipeline_stages") == 3:          # this network is only 2 levels deep
+            params = {"pipeline_stages": 1}
         assert check_circuit(net, Q, architecture=arch, **params).mismatches == 0, arch
 
 
@@ -192,3 +192,19 @@ def test_public_attributes_and_interface_json(tmp_path):
     assert (res["mismatches"], res["architecture"], res["latency_cycles"]) == (0, "folded", 3)
     assert main(["-q", "compile", str(tmp_path / "m.json"), "-o", str(tmp_path / "hw"),
                  "--arch", "combinational", "--fold", "2"]) == 2
+
+
+def test_one_sided_neurons_against_constants_exhaustively():
+    """Neurons whose terms all have one sign compare one tree with a constant (LUT logic in
+    the pipelined and folded circuits, shifted inputs against rounded constants): every input
+    of a 2-feature, 5-bit network, thresholds on both sides of zero and at the range ends."""
+    W = np.array([[4, 0], [0, -2], [3, 0], [0, -1], [-6, 0], [1, 2], [-1, -3], [2, 0],
+                  [0, 1], [-4, 0]])
+    T = np.array([37, -9, 50, -31, -100, 17, -60, 1, 31, 0])
+    V = np.arange(1, 31).reshape(3, 10) % 7 - 3
+    net = IntegerNetwork(task="multiclass", input_bits=5, hidden=(ThresholdLayer(W, T),),
+                         output=OutputLayer(V, np.array([0, 1, -1])))
+    Q = np.array([[a, b] for a in range(32) for b in range(32)])
+    for arch, params in [("pipelined", {"pipeline_stages": 1}),
+                         ("pipelined", {"pipeline_stages": "max"}), ("folded", {"fold": 2})]:
+        assert check_circuit(net, Q, architecture=arch, **params).mismatches == 0, arch

@@ -119,7 +119,10 @@ def estimate(circuit, *, link=None):
     """:class:`~thresh2hw.hdl.estimate.ResourceEstimate` of ``circuit`` (plus the UART link
     when ``link = (request_bytes, reply_bytes, divisor)``)."""
     from .hdl.estimate import estimate_plan, uart_overhead
-    est = estimate_plan(circuit.network, circuit.plan)
+    arch = architecture_name(circuit)
+    scheduled = arch == "folded" or (arch == "pipelined"
+                                     and bool(getattr(circuit, "pipeline_stages", 0)))
+    est = estimate_plan(circuit.network, circuit.plan, scheduled=scheduled)
     net = circuit.network
     fold = getattr(circuit, "fold", None)
     stages = int(getattr(circuit, "pipeline_stages", 0) or 0)

@@ -12,6 +12,7 @@ calibration noted where they are computed.
 from dataclasses import dataclass, field
 
 from ..ranges import bits_for_range
+from .plan import ALL_PAIRS_MAX, score_groups
 
 __all__ = ["LayerEstimate", "ResourceEstimate", "estimate_plan", "uart_overhead"]
 
@@ -99,8 +100,12 @@ def _neuron_cost(p, in_ranges):
     return c1 + c2 + const_add + compare, w
 
 
-def estimate_plan(net, plan):
-    """:class:`ResourceEstimate` of the one-vector-per-cycle combinational circuit."""
+def estimate_plan(net, plan, *, scheduled=False):
+    """:class:`ResourceEstimate` of the one-vector-per-cycle circuit.
+
+    ``scheduled``: the forms of the pipelined and folded circuits (score leaf tables of four
+    hidden bits; an argmax comparing all pairs, up to ``ALL_PAIRS_MAX`` scores) rather than
+    the combinational circuit's AND-select score trees and argmax tournament."""
     ranges = [(0, net.max_input)] * net.n_features
     layers = []
     total = 0
@@ -120,10 +125,19 @@ def estimate_plan(net, plan):
         ranges = [(0, 1) if p.constant is None else (p.constant, p.constant) for p in layer]
     luts, width, terms = 0, 0, 0
     for s in plan.scores:
-        pos, c1 = _tree((_Node(0, m, 0) for _, m in s.pos_terms), select_leaves=True)
-        neg, c2 = _tree((_Node(0, m, 0) for _, m in s.neg_terms), select_leaves=True)
         w = _width(s.lo, s.hi)
-        luts += c1 + c2 + 2 * w
+        if scheduled:
+            # leaf tables of up to four hidden bits (one LUT per result bit), one signed tree
+            leaves, tables = [], 0
+            for bits, _, lo, hi in score_groups(s):
+                tables += _width(lo, hi) if len(bits) > 1 else 0
+                leaves.append(_Node(lo, hi, 0))
+            _, c = _tree(leaves)
+            luts += tables + c
+        else:
+            pos, c1 = _tree((_Node(0, m, 0) for _, m in s.pos_terms), select_leaves=True)
+            neg, c2 = _tree((_Node(0, m, 0) for _, m in s.neg_terms), select_leaves=True)
+            luts += c1 + c2 + 2 * w
         width = max(width, w)
         terms += len(s.pos_terms) + len(s.neg_terms)
     layers.append(LayerEstimate("scores", len(plan.scores), 0, terms, luts, width))
@@ -132,7 +146,10 @@ def estimate_plan(net, plan):
     if net.task == "multiclass":
         k = len(plan.scores)
         idx_w = max(1, (k - 1).bit_length())
-        am = (k - 1) * (width + width + idx_w)          # compare + value mux + index mux
+        if scheduled and k <= ALL_PAIRS_MAX:    # all pairs compared, wins ANDed, index ORed
+            am = k * (k - 1) // 2 * width + k * (1 + (k - 2) // 3) + idx_w * (1 + k // 8)
+        else:                       # tournament: compare + value mux + index mux
+            am = (k - 1) * (width + width + idx_w)
         layers.append(LayerEstimate("argmax", k - 1, 0, 0, am, width))
         total += am
         out_w = idx_w

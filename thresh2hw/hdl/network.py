@@ -8,15 +8,20 @@ valid/ready stream interface and all bit-exact to :meth:`IntegerNetwork.forward`
     ``latency = 1``, ``initiation_interval = 1``.
 ``"pipelined"``, ``pipeline_stages=N`` (0 ≤ N ≤ ``max_pipeline_stages``; or ``"max"``)
     The datapath is scheduled as-soon-as-possible into *logic levels*: every adder-tree node,
-    every threshold add, every comparator, every score subtraction and every argmax
-    comparison is one level (a value's level is one more than its deepest operand's; shifts,
-    AND-selects and the binary sign test are free). ``N`` register cuts are placed after the
+    every threshold add, every comparator (against a constant: LUTs on 4-bit chunks, no
+    carry chain), every score leaf table (the sum of up to four bit-selected output weights:
+    one LUT per result bit) and every argmax level (all pairs compared on biased, unsigned
+    scores; each score's win as an AND; the index bits as ORs) is one level (a value's level
+    is one more than its deepest operand's; shifts, AND-selects and the binary sign test are
+    free). ``N`` register cuts are placed after the
     levels ``round(i·L/(N+1))``, ``i = 1..N``, ``L`` being the deepest level, so the cuts are
     spread evenly through the adder trees and across layer boundaries; a value consumed past
     a cut is registered there (values skipping several cuts get delay registers, shared by
     all their consumers). ``latency = N + 1``, ``initiation_interval = 1``. Back-pressure is
     a global stall: every stage register and valid bit holds while ``o.valid & ~o.ready``;
-    ``i.ready = ~o.valid | o.ready``. ``N = 0`` is the combinational circuit.
+    ``i.ready = ~o.valid | o.ready`` (one LUT: with a consumer whose ``ready`` is a flip-flop,
+    the stall is one LUT and a global buffer away from every clock enable). The data
+    registers have no reset (only the valid bits do). ``N = 0`` is the combinational circuit.
 ``"folded"``, ``fold=K`` (K ≥ 1, default 1)
     The input vector is latched on transfer, then the first layer is computed over
     ``C = ceil(n_features / K)`` cycles, ``K`` features per cycle: for every first-layer
@@ -31,7 +36,7 @@ Latency counts clock edges: an input transferred on edge ``e`` makes its output 
 after edge ``e + latency - 1`` (so the combinational circuit has latency 1).
 """
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral
 
 from amaranth import *
@@ -41,7 +46,7 @@ from amaranth.utils import bits_for
 
 from ..model import IntegerNetwork
 from .arith import Term, adder_tree, const_term, fit_range, shape_for
-from .plan import plan_network
+from .plan import ALL_PAIRS_MAX, plan_network, score_groups
 
 __all__ = ["ThresholdNetworkCircuit", "build_circuit", "output_shape", "LATENCY",
            "ARCHITECTURES"]
@@ -81,8 +86,46 @@ def _neuron(m, name, p, inputs):
     return Term(fire, 0, 1)
 
 
+def _table(index_bits, table, lo, hi):
+    """``table[Cat(index_bits)]`` as a value of shape ``shape_for(lo, hi)``: a constant leaf
+    table (one LUT per result bit for up to four index bits; a 1-bit index is an AND-select)."""
+    shape = shape_for(lo, hi)
+    if not index_bits:
+        return C(table[0], shape)
+    if len(index_bits) == 1:
+        return Mux(index_bits[0], C(table[1], shape), C(table[0], shape))
+    w = shape.width
+    packed = sum((v & ((1 << w) - 1)) << (w * k) for k, v in enumerate(table))
+    v = C(packed, w * len(table)).word_select(Cat(*index_bits), w)
+    return v.as_signed() if shape.signed else v
+
+
+def _ge_const(v, c, width, invert=False):
+    """``v >= c`` (``v < c`` with ``invert``) for an unsigned ``width``-bit value: per 4-bit
+    chunk from the top a greater-than and an equality lookup, combined as
+    ``gt0 | eq0 & (gt1 | eq1 & ... ge_last)`` (LUTs only: no carry chain to enter and leave)."""
+    if c <= 0 or c >= 1 << width:
+        return C(int((c <= 0) != invert), 1)
+    chunks = [(a, min(a + 4, width)) for a in range(0, width, 4)][::-1]     # MSB chunk first
+
+    def lookup(x, pred, n):
+        return C(sum(1 << m for m in range(1 << n) if pred(m)), 1 << n).bit_select(x, 1)
+
+    result = None
+    for a, b in reversed(chunks):                       # build from the LSB chunk up
+        x, ci, n = v[a:b], (c >> a) & ((1 << (b - a)) - 1), b - a
+        if result is None:
+            result = lookup(x, lambda m: m >= ci, n)
+        else:
+            result = lookup(x, lambda m: m > ci, n) | ((x == ci) & result)
+    return ~result if invert else result
+
+
 def _score(m, name, p, bits):
-    """Adds the constants selected by the hidden bits (AND gates, no multipliers)."""
+    """Adds the constants selected by the hidden bits (AND gates, no multipliers). The
+    combinational circuit keeps plain AND-select trees: compiled simulators evaluate them
+    several times faster than the leaf tables the pipelined schedule uses (those pay off only
+    where every level is registered)."""
     def select(j, mag):
         return Term(Mux(bits[j].value, C(mag, shape_for(0, mag)), 0), 0, mag)
     pos = adder_tree(select(j, mag) for j, mag in p.pos_terms)
@@ -172,7 +215,8 @@ class _Schedule:
             if self.m is None:
                 value = None
             else:
-                value = Signal(width, name=f"s{stage}_{self._name('r')}")
+                # data registers need no reset: only the valid bits say what they hold
+                value = Signal(width, name=f"s{stage}_{self._name('r')}", reset_less=True)
                 self.regs.append(value.eq(prev.value))
             self.n_reg_bits += width.width
             chain[stage] = _Node(value, node.lo, node.hi, node.level, stage)
@@ -223,28 +267,80 @@ class _Schedule:
             return _const_node(p.constant)
         pos = self.tree(self.shifted(inputs[i], k) for i, k in p.pos_terms)
         neg = self.tree(self.shifted(inputs[i], k) for i, k in p.neg_terms)
+        if not p.neg_terms:                             # pos >= T
+            return self.compare_const(pos, p.threshold, True, name)
+        if not p.pos_terms:                             # 0 >= neg + T: neg <= -T
+            return self.compare_const(neg, -p.threshold, False, name)
         if p.threshold >= 0:
             lhs, rhs = pos, self.tree([neg, _const_node(p.threshold)])
         else:
             lhs, rhs = self.tree([pos, _const_node(-p.threshold)]), neg
         return self.op([lhs, rhs], 0, 1, lambda a, b: a >= b, name=name)
 
+    def compare_const(self, node, c, ge, name=None):
+        """``node >= c`` (``ge``) or ``node <= c`` for a non-negative ``node``, as LUT logic on
+        4-bit chunks (no carry chain): one logic level. A shifted input is compared unshifted
+        against the rounded constant (``x << k >= c`` is ``x >= ceil(c / 2**k)``)."""
+        if node.base is not None:
+            k, node = node.shift, node.base
+            c = -((-c) >> k) if ge else c >> k
+        if not ge:                                      # x <= c is ~(x >= c + 1)
+            c += 1
+        width = shape_for(node.lo, node.hi).width
+        return self.op([node], 0, 1, lambda v: _ge_const(v, c, width, invert=not ge),
+                       name=name)
+
+    def table(self, nodes, table, lo, hi):
+        """A leaf table indexed by the 1-bit ``nodes``: one logic level, or none for a
+        single bit (an AND-select) or a constant."""
+        if len(nodes) <= 1:
+            if not nodes:
+                return _const_node(table[0])
+            b = nodes[0]
+            return _Node(None if b.value is None else _table([b.value], table, lo, hi),
+                         lo, hi, b.level, b.stage)
+        return self.op(nodes, lo, hi, lambda *v: _table(list(v), table, lo, hi))
+
     def score(self, p, bits, name=None):
-        def select(j, mag):
-            b = bits[j]
-            return _Node(None if b.value is None else
-                         Mux(b.value, C(mag, shape_for(0, mag)), 0), 0, mag, b.level, b.stage)
-        # the offset joins the tree of its sign, so the last level is one subtraction (one
-        # carry chain) instead of a three-operand sum
-        pos = [select(j, mag) for j, mag in p.pos_terms]
-        neg = [select(j, mag) for j, mag in p.neg_terms]
-        if p.offset:
-            (pos if p.offset > 0 else neg).append(_const_node(abs(p.offset)))
-        pos, neg = self.tree(pos), self.tree(neg)
-        return self.op([pos, neg], p.lo, p.hi,
-                       lambda a, b: fit_range(a - b, p.lo, p.hi), name=name)
+        """Leaf tables of up to four hidden bits (grouped by the level that produces them),
+        then one balanced signed adder tree; the offset sits in the first table."""
+        def key(j):
+            return -1 if bits[j].level is None else bits[j].level
+        leaves = [self.table([bits[j] for j in js], table, lo, hi)
+                  for js, table, lo, hi in score_groups(p, key)]
+        s = self.tree(leaves)
+        if name is None or s.value is None or s.level is None:
+            return s
+        return _Node(self.signal(s.value, p.lo, p.hi, name), p.lo, p.hi, s.level, s.stage)
 
     def argmax(self, scores):
+        """Index of the largest score, the lowest index on ties. Up to :data:`ALL_PAIRS_MAX`
+        scores: every pair compared at once (one comparator level), each score's win as the
+        AND of its comparisons (one level) and the index bits as ORs of the wins (one level),
+        so no comparator feeds a multiplexer feeding another comparator. More scores: a
+        tournament of compare-and-select levels (fewer comparators)."""
+        n = len(scores)
+        if n > ALL_PAIRS_MAX:
+            return self.tournament(scores)
+        if n == 1:
+            return _const_node(0)
+        later = {}                          # (j, k), j < k: s_k > s_j (k beats j)
+        for j in range(n):
+            for k in range(j + 1, n):
+                later[j, k] = self.op([scores[j], scores[k]], 0, 1, lambda a, b: b > a,
+                                      name=f"amax_gt_{k}_{j}")
+        wins = []
+        for k in range(n):
+            # k beats j < k strictly, and j > k unless s_j > s_k
+            ops = [later[j, k] for j in range(k)] + [later[k, j] for j in range(k + 1, n)]
+            inv = [False] * k + [True] * (n - 1 - k)
+            wins.append(self.op(ops, 0, 1, lambda *v, inv=inv: Cat(
+                *[~x if i else x for x, i in zip(v, inv)]).all(), name=f"amax_win{k}"))
+        width = (n - 1).bit_length()
+        return self.op(wins, 0, n - 1, lambda *w: Cat(
+            *[Cat(*[w[k] for k in range(n) if k >> b & 1]).any() for b in range(width)]))
+
+    def tournament(self, scores):
         """Tournament; the left operand wins ties, so the lowest index wins."""
         cands = [(_const_node(k), s) for k, s in enumerate(scores)]
         level = 0
@@ -277,7 +373,15 @@ class _Schedule:
         nodes = inputs
         for l, layer in enumerate(plan.layers[first_layer:], first_layer):
             nodes = [self.neuron(p, nodes, f"h{l}_{j}") for j, p in enumerate(layer)]
-        scores = [self.score(p, nodes, f"score{k}") for k, p in enumerate(plan.scores)]
+        score_plans = plan.scores
+        if net.task == "multiclass" and len(score_plans) <= ALL_PAIRS_MAX:
+            # one common bias (folded into each score's first leaf table, free) makes every
+            # score non-negative, so the argmax comparators are unsigned: a carry chain
+            # without the sign fix-up logic of a signed comparison
+            bias = max(0, -min(p.lo for p in score_plans))
+            score_plans = [replace(p, offset=p.offset + bias, lo=p.lo + bias, hi=p.hi + bias)
+                           for p in score_plans]
+        scores = [self.score(p, nodes, f"score{k}") for k, p in enumerate(score_plans)]
         if net.task == "multiclass":
             return self.argmax(scores)
         s = scores[0]

@@ -8,7 +8,16 @@ from dataclasses import dataclass
 
 from ..ranges import csd_digits
 
-__all__ = ["NeuronPlan", "ScorePlan", "NetworkPlan", "plan_network"]
+__all__ = ["NeuronPlan", "ScorePlan", "NetworkPlan", "plan_network", "SCORE_GROUP",
+           "score_groups", "ALL_PAIRS_MAX"]
+
+#: Hidden bits per score leaf table. The sum of up to four bit-selected constants depends on
+#: four bits, so each of its result bits is one 4-input LUT: one logic level, no carry chain.
+SCORE_GROUP = 4
+
+#: Largest number of scores whose argmax compares all pairs at once (n(n-1)/2 comparators, in
+#: the pipelined and folded circuits); more scores use a tournament of compare-and-select levels.
+ALL_PAIRS_MAX = 16
 
 
 @dataclass(frozen=True)
@@ -95,3 +104,24 @@ def plan_network(net):
         hi = off + sum(m for _, m in pos)
         scores.append(ScorePlan(tuple(pos), tuple(neg), off, lo, hi))
     return NetworkPlan(tuple(layers), tuple(scores))
+
+
+def score_groups(p, key=None, group=SCORE_GROUP):
+    """The terms of score plan ``p`` as leaf tables of at most ``group`` hidden bits.
+
+    Returns ``[(bits, table, lo, hi)]``: ``bits`` the hidden indices (the table index has bit
+    ``i`` set when ``bits[i]`` fires), ``table[m]`` the signed sum of the selected weights (the
+    score offset is folded into the first table), ``[lo, hi]`` its range. The tables' sum is the
+    score, exactly, with range ``[p.lo, p.hi]``. ``key`` orders the hidden indices before they
+    are grouped (e.g. by the logic level that produces them); default by index.
+    """
+    terms = [(j, m) for j, m in p.pos_terms] + [(j, -m) for j, m in p.neg_terms]
+    terms.sort(key=(lambda t: (key(t[0]), t[0])) if key else (lambda t: t[0]))
+    out = []
+    for g in range(0, len(terms), group) or [0]:
+        chunk = terms[g:g + group]
+        base = p.offset if g == 0 else 0
+        table = [base + sum(v for i, (_, v) in enumerate(chunk) if m >> i & 1)
+                 for m in range(1 << len(chunk))]
+        out.append((tuple(j for j, _ in chunk), tuple(table), min(table), max(table)))
+    return out
