@@ -33,8 +33,10 @@ def arch_flags(spec):
     name, _, value = spec.partition(":")
     if name == "combinational":
         return ["--arch", "combinational"]
-    if name == "pipelined":
-        return ["--arch", "pipelined", "--pipeline-stages", value or "2"]
+    if name == "pipelined":                     # pipelined:N or pipelined:N:credit
+        stages, _, flow = value.partition(":")
+        return (["--arch", "pipelined", "--pipeline-stages", stages or "2"]
+                + (["--flow-control", flow] if flow else []))
     if name == "folded":
         return ["--arch", "folded", "--fold", value or "1"]
     raise SystemExit(f"unknown architecture spec {spec!r}")
@@ -88,7 +90,7 @@ def get_model(args):
 
 
 def run_one(model, target, spec, args):
-    tag = f"{target}-{spec.replace(':', '')}"
+    tag = f"{target}-{spec.replace(':', '-')}"
     out = os.path.join(args.out, tag)
     js = os.path.join(args.out, f"{tag}.json")
     if args.ooc:
@@ -135,7 +137,9 @@ def main():
     p.add_argument("--ooc", action="store_true", help="synthesis only, no boards")
     p.add_argument("--targets", help="boards (or devices with --ooc); default icebreaker,"
                                      "ulx3s-85f (up5k,lfe5u-85f with --ooc)")
-    p.add_argument("--archs", default="combinational,pipelined:max,folded:1")
+    p.add_argument("--archs", default="combinational,pipelined:max,pipelined:max:credit,"
+                                      "folded:1",
+                   help="comma-separated: combinational, pipelined:N[:stall|credit], folded:K")
     p.add_argument("--target-mhz", default="auto",
                    help="board builds: place and route for this clock (auto: the issue's "
                         "targets, 100 MHz on iCE40 boards, 200 MHz on ECP5 boards; 'board': the "

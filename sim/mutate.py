@@ -86,16 +86,21 @@ def observable_ge_to_gt(net, verilog, Q):
 
 
 def verilog_misalign_valid(verilog):
-    """Pipeline register alignment mutant of a pipelined circuit's Verilog: the output valid
-    bit is fed from the stage before the last, so it runs one cycle ahead of the payload."""
-    m = re.search(r"o__valid\s*<=\s*(\\\$\d+)\s*;", verilog)
-    if m is None:
-        raise ValueError("no registered o__valid in the Verilog")
+    """Pipeline register alignment mutant of a pipelined circuit's Verilog: the valid bit that
+    leaves the last stage (``o__valid`` with a global stall; ``result_valid``, the output
+    queue's write strobe, with credit back-pressure) is fed from the stage before the last,
+    so it runs one cycle ahead of its payload."""
+    for reg, first in (("result_valid", "take"), ("o__valid", "i__valid")):
+        m = re.search(reg + r"\s*<=\s*(\\\$\d+)\s*;", verilog)
+        if m is not None:
+            break
+    else:
+        raise ValueError("no registered o__valid or result_valid in the Verilog")
     temp = re.escape(m.group(1))
     pat = re.compile(r"(" + temp + r"\s*=\s*)s(\d+)_valid\s*;")
     found = pat.search(verilog)
     if found is None:
-        raise ValueError("o__valid is not fed from a pipeline stage valid bit")
+        raise ValueError(f"{reg} is not fed from a pipeline stage valid bit")
     k = int(found.group(2))
-    src = "i__valid" if k == 1 else f"s{k - 1}_valid"
+    src = first if k == 1 else f"s{k - 1}_valid"
     return verilog[:found.start()] + found.group(1) + src + ";" + verilog[found.end():]

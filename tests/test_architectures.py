@@ -21,6 +21,8 @@ CONFIGS = [
     ("pipelined", {"pipeline_stages": 1}),
     ("pipelined", {"pipeline_stages": 3}),
     ("pipelined", {"pipeline_stages": "max"}),
+    ("pipelined", {"pipeline_stages": 1, "flow_control": "credit"}),
+    ("pipelined", {"pipeline_stages": "max", "flow_control": "credit"}),
     ("folded", {"fold": 1}),
     ("folded", {"fold": 3}),            # does not divide n_features: a ragged last cycle
     ("folded", {"fold": 64}),           # everything in one cycle
@@ -123,6 +125,10 @@ def test_pipeline_latency_and_cuts():
     for n in range(L):
         c = build_circuit(net, architecture="pipelined", pipeline_stages=n)
         assert c.latency == n + 1 and c.initiation_interval == 1
+        # credit back-pressure adds the result register in front of its output queue
+        q = build_circuit(net, architecture="pipelined", pipeline_stages=n,
+                          flow_control="credit")
+        assert q.latency == (n + 2 if n else 1) and q.initiation_interval == 1
         assert len(set(c.cut_levels)) == n and all(1 <= k < L for k in c.cut_levels)
     # zero stages is the combinational circuit, register for register
     zero = build_circuit(net, architecture="pipelined", pipeline_stages=0)
@@ -158,7 +164,11 @@ def test_threshold_off_by_one_is_caught(arch, params):
     ({"architecture": "folded", "pipeline_stages": 2},
      "pipeline_stages applies only to architecture='pipelined', not 'folded'"),
     ({"architecture": "pipelined", "stages": 2},
-     r"unknown circuit parameter 'stages' \(known: pipeline_stages, fold\)"),
+     r"unknown circuit parameter 'stages' \(known: pipeline_stages, fold, flow_control\)"),
+    ({"architecture": "pipelined", "flow_control": "skid"},
+     "flow_control must be one of stall, credit, not 'skid'"),
+    ({"architecture": "folded", "flow_control": "credit"},
+     "flow_control applies only to architecture='pipelined', not 'folded'"),
 ])
 def test_invalid_parameters_are_rejected(kwargs, message):
     net = random_network(np.random.default_rng(0), d=4, hidden=(3,))

@@ -187,7 +187,7 @@ def test_invalid_architecture_parameters(tiny, capsys):
     assert rc == 2 and err.count("\n") == 1
     rc, _, err = _run(capsys, "-q", "build", model, "--board", "icebreaker", "--arch",
                       "combinational", "--pipeline-stages", "2")
-    assert rc == 2 and err.count("\n") == 1 and "pipeline_stages" in err
+    assert rc == 2 and err.count("\n") == 1 and "--pipeline-stages" in err
 
 
 def test_bad_baud_for_the_board_clock(tiny, capsys):

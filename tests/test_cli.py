@@ -88,7 +88,7 @@ def test_same_seed_gives_byte_identical_model_and_verilog(capsys, tmp_path, blob
 
 @pytest.mark.parametrize("content, needle", [
     ("", "is empty"),
-    ("a,b,label\n1,2\n", "row 2 has 2 fields"),
+    ("a,b,label\n1,2\n", "line 2 has 2 fields"),
     ("a,b,label\n1,x,0\n2,3,1\n", "'x' is not a number"),
     ("a,b,label\n1,nan,0\n2,3,1\n", "NaN"),
     ("a,b,label\n1,inf,0\n2,3,1\n", "infinite"),
@@ -286,7 +286,7 @@ def test_semicolon_csv_with_a_short_row(capsys, tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("a;b;label\n1;2;0\n3;4\n")
     rc, _, err = _run(capsys, "train", path, "-o", tmp_path / "m.json", *FAST)
-    _assert_one_line_error(rc, err, "row 3 has 2 fields, expected 3")
+    _assert_one_line_error(rc, err, "line 3 has 2 fields, expected 3")
 
 
 def test_demo_and_train_write_the_same_meta_keys_and_accept_o_and_out(capsys, tmp_path,
@@ -335,5 +335,206 @@ def test_failed_compile_leaves_no_output_directory(capsys, tmp_path):
     net.save(model)
     out = tmp_path / "hw"
     rc, _, err = _run(capsys, "compile", model, "-o", out, "--pipeline-stages", 999)
-    _assert_one_line_error(rc, err, "pipeline_stages must be at most")
+    _assert_one_line_error(rc, err, "--pipeline-stages must be at most")
     assert not out.exists()
+
+
+# -- new-user trial fixes, round 2 ---------------------------------------------------------------
+def _closed_pipe_run(argv, closed):
+    """Run the CLI with the read end of its ``closed`` stream ("stdout" or "stderr") closed
+    before the child can write (like ``| head`` exiting): (exit status, the other stream)."""
+    with subprocess.Popen([sys.executable, "-m", "thresh2hw", *map(str, argv)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
+        getattr(p, closed).close()
+        other = (p.stderr if closed == "stdout" else p.stdout).read()
+    return p.returncode, other
+
+
+def test_closed_log_pipe_exits_quietly_with_sigpipe_status(tmp_path, blobs_csv):
+    # `thresh2hw train ... 2>&1 | head -1`: the log stream (stderr) breaks
+    model = tmp_path / "m.json"
+    rc, out = _closed_pipe_run(["train", blobs_csv, "-o", model, "--n-arrangements", 150,
+                                "--beta", 0.02], "stderr")
+    assert (rc, out) == (141, b"") and not model.exists()
+    # `thresh2hw predict ... | head -1`: stdout breaks; nothing at all on stderr
+    net = random_network(np.random.default_rng(0), d=3, hidden=(4,), input_bits=4)
+    net.save(tmp_path / "n.json")
+    codes = tmp_path / "codes.csv"
+    codes.write_text("1,2,3\n" * 50)
+    rc, err = _closed_pipe_run(["predict", tmp_path / "n.json", codes, "--codes", "--no-label"],
+                               "stdout")
+    assert (rc, err) == (141, b"")
+
+
+@pytest.mark.parametrize("row, needle", [
+    ("5,nan,1", "line 4, column 2: features contain NaN"),
+    ("5,inf,1", "line 4, column 2: features contain infinite"),
+    ("5,x,1", "line 4, column 2: 'x' is not a number"),
+    ("5,1", "line 4 has 2 fields, expected 3"),
+    ("5,6,nan", "line 4, column 3: labels contain NaN"),
+])
+def test_every_csv_error_names_the_file_line(capsys, tmp_path, row, needle):
+    # the same file for every kind of error: header on line 1, a blank line 2, bad row on 4
+    path = tmp_path / "bad.csv"
+    path.write_text(f"a,b,label\n\n1,2,0\n{row}\n6,7,0\n")
+    rc, _, err = _run(capsys, "train", path, "-o", tmp_path / "m.json", *FAST)
+    _assert_one_line_error(rc, err, f"bad.csv: {needle}")
+    assert rc == 2 and not (tmp_path / "m.json").exists()
+
+
+def test_csv_line_numbers_count_quoted_line_breaks(tmp_path):
+    from thresh2hw.data import DataError, load_dataset
+    path = tmp_path / "q.csv"
+    path.write_text('"a\nwide",b,label\n1,2,0\n3,nan,1\n')       # header spans lines 1-2
+    with pytest.raises(DataError, match="line 4, column 2"):
+        load_dataset(str(path))
+
+
+@pytest.mark.parametrize("argv, needles", [
+    (["--pipeline-stages", 999], ["--pipeline-stages must be at most"]),
+    (["--arch", "folded", "--pipeline-stages", 1],
+     ["--pipeline-stages applies only to --arch pipelined"]),
+    (["--arch", "pipelined", "--fold", 2], ["--fold applies only to --arch folded"]),
+])
+def test_architecture_errors_name_cli_options(capsys, tmp_path, model_file, argv, needles):
+    for cmd in (["compile", model_file, "-o", tmp_path / "hw"], ["simulate", model_file]):
+        rc, _, err = _run(capsys, *cmd, *argv)
+        _assert_one_line_error(rc, err, *needles)
+        assert rc == 2 and "pipeline_stages" not in err and "architecture=" not in err
+        assert not (tmp_path / "hw").exists()
+
+
+def test_cli_terms_leave_other_words_alone():
+    from thresh2hw.cli import _cli_terms
+    assert _cli_terms("quantize it with input_bits=6, not 8") == \
+        "quantize it with --input-bits 6, not 8"
+    assert _cli_terms("3-fold cross-validation needs folded data") == \
+        "3-fold cross-validation needs folded data"
+
+
+@pytest.mark.parametrize("value", ["1.5", "1", "-0.1", "nan", "half"])
+def test_test_size_is_checked_by_the_cli(capsys, tmp_path, blobs_csv, value):
+    rc, _, err = _run(capsys, "train", blobs_csv, "-o", tmp_path / "m.json", *FAST,
+                      "--test-size", value)
+    _assert_one_line_error(rc, err, "--test-size")
+    assert rc == 2 and "test_size" not in err and not (tmp_path / "m.json").exists()
+    if value == "1.5":
+        assert "not a fraction in [0, 1)" in err
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda d: d.pop("output_layer"), "missing field 'output_layer'"),
+    (lambda d: d["output_layer"].pop("bias"), "missing field 'output_layer.bias'"),
+    (lambda d: d["hidden_layers"][0].pop("thresholds"),
+     "missing field 'hidden_layers[0].thresholds'"),
+    (lambda d: d.pop("task"), "missing field 'task'"),
+    (lambda d: d["input_quantizer"].pop("step"), "missing field 'input_quantizer.step'"),
+    (lambda d: d.update(output_layer=[1, 2]), "output_layer must be a JSON object"),
+    (lambda d: d["hidden_layers"][0]["weights"][0].__setitem__(0, 10 ** 30),
+     "hidden layer 0 weights holds 1000000000000000000000000000000, outside the int64 range"),
+])
+def test_malformed_model_file_names_the_field(capsys, tmp_path, edit, needle):
+    from dataclasses import replace
+
+    from thresh2hw.model import InputQuantizer
+    net = random_network(np.random.default_rng(0), d=3, hidden=(4,), input_bits=4)
+    net = replace(net, input_quantizer=InputQuantizer.fit(np.eye(3), bits=4))
+    d = json.loads(net.to_json())
+    edit(d)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(d))
+    rc, _, err = _run(capsys, "compile", bad, "-o", tmp_path / "hw")
+    _assert_one_line_error(rc, err, f"{bad}: ", needle)
+    assert "KeyError" not in err and not (tmp_path / "hw").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan"])
+def test_formal_timeout_must_be_positive(capsys, model_file, value):
+    rc, _, err = _run(capsys, "verify", model_file, "--engine", "formal", "--formal-timeout",
+                      value)
+    _assert_one_line_error(rc, err, "--formal-timeout", "not a positive number")
+    assert rc == 2
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["verify", "M", "--engine", "pysim", "--family", "ice40"],
+     "--family applies only to --engine netlist or all, not pysim"),
+    (["verify", "M", "--proof", "kind"], "--proof applies only to --engine formal or all"),
+    (["verify", "M", "--engine", "cxxrtl", "--reference", "circuit"],
+     "--reference applies only to --engine formal"),
+    (["verify", "M", "--engine", "pysim", "--depth", 3], "--depth applies only to --engine formal"),
+    (["verify", "M", "--engine", "netlist", "--formal-timeout", 5],
+     "--formal-timeout applies only to --engine formal"),
+    (["verify", "M", "--engine", "formal", "--backpressure", 0.1],
+     "--backpressure applies only to the simulation engines"),
+    (["verify", "M", "--engine", "formal", "--vcd", "w.vcd"],
+     "--vcd applies only to the simulation engines"),
+    (["train", "D", "-o", "m.json", "--lattice-bits", 3], "--lattice-bits applies only to "
+                                                            "--sampler lattice"),
+    (["demo", "--sampler", "gaussian", "--lattice-bits", 3], "--lattice-bits applies only to"),
+    (["train", "D", "-o", "m.json", "--layer-width", 10],
+     "--layer-width applies only to deep networks (--layers 3 or more)"),
+    (["train", "D", "-o", "m.json", "--separator", "svm"], "--separator applies only to deep"),
+    (["predict", "M", "D", "--baud", 9600], "--baud applies only to predictions on a board"),
+    (["build", "M", "--board", "none", "--device", "up5k", "--baud", 9600],
+     "--baud applies only to board builds"),
+])
+def test_options_that_would_be_ignored_are_refused(capsys, tmp_path, model_file, blobs_csv,
+                                                   argv, needle):
+    files = {"M": model_file, "D": blobs_csv, "m.json": tmp_path / "m.json",
+             "w.vcd": tmp_path / "w.vcd"}
+    rc, _, err = _run(capsys, *[files.get(a, a) for a in argv])
+    _assert_one_line_error(rc, err, needle)
+    assert rc == 2 and not (tmp_path / "m.json").exists() and not (tmp_path / "w.vcd").exists()
+
+
+def test_defaults_are_not_taken_for_given_options(capsys, tmp_path):
+    from thresh2hw.cli import build_parser
+    from thresh2hw.cli_verify import ENGINE_CHOICES, _reject_inapplicable
+    for engine in ENGINE_CHOICES:                      # nothing given: nothing refused
+        args = build_parser().parse_args(["verify", "m.json", "--engine", engine])
+        _reject_inapplicable(args)
+        assert (args.family, args.proof, args.formal_timeout, args.backpressure) == \
+            ("both", "pdr", 900.0, 0.0)
+    # the demo's default sampler is lattice: --lattice-bits applies (it fails later, at --json)
+    rc, _, err = _run(capsys, "demo", "--lattice-bits", 3, "--json", tmp_path / "no" / "s.json")
+    _assert_one_line_error(rc, err, "cannot write")
+
+
+def test_input_bits_limit_is_the_model_files_limit(capsys, tmp_path, blobs_csv):
+    from thresh2hw.model import MAX_INPUT_BITS
+    assert MAX_INPUT_BITS == 24
+    model = tmp_path / "m.json"
+    rc, _, err = _run(capsys, "train", blobs_csv, "-o", model, *FAST, "--input-bits", 24)
+    assert rc == 0, err
+    net = IntegerNetwork.load(model)
+    assert net.input_bits == 24 and net.input_quantizer.bits == 24
+    rc, out, err = _run(capsys, "predict", model, blobs_csv)
+    assert rc == 0 and set(out.split()) <= {"a", "b", "c"}, err
+    rc, _, err = _run(capsys, "train", blobs_csv, "-o", model, *FAST, "--input-bits", 25)
+    _assert_one_line_error(rc, err, "--input-bits", "outside 1..24")
+
+
+def _options(parser, name="thresh2hw"):
+    import argparse
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for sub_name, sub in a.choices.items():
+                yield from _options(sub, sub_name)
+        elif a.option_strings:
+            yield name, parser, a
+
+
+def test_every_option_help_shows_its_default():
+    import argparse
+    from thresh2hw.cli import build_parser
+    flags = (argparse._HelpAction, argparse._VersionAction, argparse._StoreTrueAction)
+    missing = [(cmd, a.option_strings[-1]) for cmd, parser, a in _options(build_parser())
+               if not isinstance(a, flags) and not a.required
+               and "default" not in parser._get_formatter()._expand_help(a)]
+    assert not missing
+    helps = {(cmd, a.option_strings[-1]): parser._get_formatter()._expand_help(a)
+             for cmd, parser, a in _options(build_parser())}
+    assert "(default: 0.2,0.1,0.05)" in helps["train", "--beta-grid"]
+    assert helps["verify", "--exhaustive"].endswith("(default: auto)")
+    assert helps["train", "--input-bits"].endswith("1..24 (default: 8)")

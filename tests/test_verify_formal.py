@@ -58,6 +58,33 @@ def test_architectures_equal_combinational_unbounded(tiny, arch, engine):
         assert r.depth == 2 * c.latency + 2 == default_depth(c.latency, "prove", "kind")
 
 
+def test_credit_pipeline_unbounded_pdr_and_kind_limit(tiny):
+    """The credit-queue pipeline is proved by PDR under free back-pressure. k-induction with
+    the fixed-latency scoreboard cannot close on it at any length (a queue backlog survives a
+    steady stream unobserved), and must say UNKNOWN rather than PASS."""
+    need("formal")
+    net, _, _ = tiny
+    c = build(net, architecture="pipelined", pipeline_stages=2, flow_control="credit")
+    r = prove_equivalent(net, verilog_of(c), TOP, latency=c.latency, reference="circuit")
+    assert r.status == "PASS", (r.reason, r.log_tail)
+    r = prove_equivalent(net, verilog_of(c), TOP, latency=c.latency, reference="circuit",
+                         engine="kind", depth=4 * c.latency)
+    assert r.status == "UNKNOWN", (r.status, r.reason)
+
+
+def test_credit_pipeline_valid_misalignment_fails(tiny):
+    need("formal")
+    from thresh2hw.sim.mutate import verilog_misalign_valid
+    net, _, _ = tiny
+    c = build(net, architecture="pipelined", pipeline_stages=2, flow_control="credit")
+    v = verilog_of(c)
+    bad = verilog_misalign_valid(v)
+    assert bad != v and "result_valid" in v
+    r = prove_equivalent(net, bad, TOP, latency=c.latency, reference="circuit")
+    assert r.status == "FAIL", (r.status, r.reason)
+    assert r.reason.startswith("assertion failed: output")
+
+
 @pytest.mark.skipif(not has_architectures(), reason="no pipelined architecture yet")
 def test_induction_too_short_does_not_pass(tiny):
     """k-induction of length 1 cannot see through a 3-stage pipeline: the result must be

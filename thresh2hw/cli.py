@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import sys
 import time
 import warnings
@@ -15,6 +16,7 @@ import warnings
 import numpy as np
 
 from . import __version__
+from .model import MAX_INPUT_BITS
 
 __all__ = ["main"]
 
@@ -23,9 +25,48 @@ class UserError(Exception):
     """A problem the user can fix; printed as one line."""
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help shows its default: ``(default: X)`` is appended unless the text
+    already says it (options whose default is None or off describe it in words)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text or not action.option_strings or action.required
+                or any(action.default is d for d in (None, False, argparse.SUPPRESS))):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)    # subparsers too
+        super().__init__(*args, **kwargs)
+
     def error(self, message):                  # one line, not usage + message
         raise UserError(f"{message} (see '{self.prog} --help')")
+
+
+#: Library parameter names in ValueError texts -> the CLI options that set them. The library
+#: messages stay Python-facing; the CLI rephrases them (``_cli_terms``).
+_CLI_TERMS = ((re.compile(r"\barchitecture='(\w+)'"), r"--arch \1"),
+              (re.compile(r"(?<![-\w])(pipeline_stages|fold|beta_cv|n_arrangements|input_bits|"
+                          r"weight_bits|output_bits|lattice_bits|layer_width|flow_control)\b(=?)"),
+               lambda m: "--" + m[1].replace("_", "-") + (" " if m[2] else "")))
+
+
+def _cli_terms(message):
+    """``message`` with Python parameter names replaced by the CLI options that set them."""
+    for pattern, repl in _CLI_TERMS:
+        message = pattern.sub(repl, message)
+    return message
+
+
+def _reject_unused(args, options, applies_to, fix):
+    """Options that would be silently ignored are a user mistake: say where they apply.
+    ``options``: CLI names whose argparse default is None (so only given ones are seen)."""
+    for opt in options:
+        if getattr(args, opt.lstrip("-").replace("-", "_")) is not None:
+            raise UserError(f"{opt} applies only to {applies_to}; {fix}")
 
 
 class _Log:
@@ -95,6 +136,17 @@ def _bits(lo, hi):
     return parse
 
 
+def _test_fraction(s):
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not 0 <= v < 1:                          # also rejects NaN
+        raise argparse.ArgumentTypeError(f"{s} is not a fraction in [0, 1) (e.g. 0.2 holds "
+                                         f"out 20% of the samples; 0 for no test set)")
+    return v
+
+
 def _stages(s):
     if s == "max":
         return s
@@ -112,13 +164,19 @@ def _add_arch_options(p):
     g.add_argument("--fold", type=_bits(1, 10 ** 6), default=None, metavar="K",
                    help="folded: input features per cycle, 1..n_features (default 1; a "
                         "vector takes ceil(features/K) cycles); implies --arch folded")
+    g.add_argument("--flow-control", choices=["stall", "credit"], default=None,
+                   help="pipelined: back-pressure by a global stall (default; latency N+1) or "
+                        "by credit, free-running stages into an output queue (higher Fmax on "
+                        "large datapaths; latency N+2); implies --arch pipelined")
 
 
 def _arch_params(args, net=None):
     """``build_circuit`` keyword arguments from the architecture options (checked against
     ``net`` when given)."""
     params = {k: v for k, v in (("pipeline_stages", args.pipeline_stages),
-                                ("fold", args.fold)) if v is not None}
+                                ("fold", args.fold),
+                                ("flow_control", getattr(args, "flow_control", None)))
+              if v is not None}
     if net is not None and params.get("fold", 1) > net.n_features:
         # a larger K would only add idle input lanes: reject it rather than build them
         raise UserError(f"--fold {params['fold']} is outside 1..{net.n_features} (the model "
@@ -126,8 +184,14 @@ def _arch_params(args, net=None):
     arch = args.arch
     if arch is None:
         arch = ("folded" if "fold" in params else
-                "pipelined" if "pipeline_stages" in params else "combinational")
+                "pipelined" if {"pipeline_stages", "flow_control"} & set(params)
+                else "combinational")
     return {"architecture": arch, **params}
+
+
+def _default_config():
+    from .pipeline import TrainConfig
+    return TrainConfig()
 
 
 def _add_training_options(p):
@@ -138,7 +202,8 @@ def _add_training_options(p):
     g.add_argument("--beta-absolute", action="store_true",
                    help="read --beta/--beta-grid as absolute values, not fractions of beta_max")
     g.add_argument("--beta-grid", type=_float_list, default=None, metavar="B1,B2,...",
-                   help="candidates for the validation choice of beta")
+                   help="candidates for the validation choice of beta (default: "
+                        + ",".join(f"{b:g}" for b in _default_config().beta_grid) + ")")
     g.add_argument("--n-arrangements", type=_bits(1, 10 ** 7), default=None, metavar="P",
                    help="directions sampled for the pattern dictionary (default 4000)")
     g.add_argument("--sampler", choices=["gaussian", "data", "pairs", "lattice"], default=None,
@@ -154,7 +219,7 @@ def _add_training_options(p):
                         "constraint (default 2)")
     g.add_argument("--beta-cv", type=_bits(2, 100), default=None, metavar="K",
                    help="choose beta from --beta-grid by K-fold cross-validation instead of a "
-                        "validation split")
+                        "validation split (default: a validation split)")
     g.add_argument("--layers", type=_bits(2, 16), default=2, metavar="N",
                    help="weight layers (default 2); N >= 3: deep network, earlier layers from "
                         "sampled arrangements, the last one by the shattered closed form or "
@@ -166,21 +231,29 @@ def _add_training_options(p):
                         "paper's Convex-PI, default; ridge or svm: larger margins)")
     g.add_argument("--deep-mode", choices=["auto", "shattered", "lasso"], default=None,
                    help="deep networks: last layer by the shattered closed form (needs full "
-                        "rank), the Lasso, or auto (shattered iff the rank condition holds)")
+                        "rank), the Lasso, or auto (default; shattered iff the rank condition "
+                        "holds)")
     g.add_argument("--no-scan-bias", action="store_true",
                    help="keep sampled biases instead of the best bias per direction")
     g.add_argument("--solver", choices=["auto", "fast", "cvxpy"], default="auto",
                    help="Lasso solver: cvxpy+CLARABEL is the reference, fast the default")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--input-bits", type=_bits(1, 16), default=8, help="bits per input (8)")
+    g.add_argument("--input-bits", type=_bits(1, MAX_INPUT_BITS), default=8,
+                   help=f"unsigned bits per input code, 1..{MAX_INPUT_BITS}")
     g.add_argument("--weight-bits", type=_bits(2, 16), default=6,
-                   help="signed bits per first-layer weight (6)")
+                   help="signed bits per first-layer weight")
     g.add_argument("--output-bits", type=_bits(2, 16), default=8,
-                   help="signed bits per output weight (8)")
+                   help="signed bits per output weight")
 
 
-def _config(args, **defaults):
+def _config(args, default_sampler="gaussian", **defaults):
     from .pipeline import TrainConfig
+    if (args.sampler or default_sampler) != "lattice":
+        _reject_unused(args, ["--lattice-bits"], "--sampler lattice",
+                       "add --sampler lattice or drop --lattice-bits")
+    if args.layers < 3:
+        _reject_unused(args, ["--layer-width", "--separator", "--deep-mode"],
+                       "deep networks (--layers 3 or more)", "add --layers 3 or drop it")
     if args.beta is not None:                  # an explicit beta skips the choice of beta
         for flag, val in (("--beta-cv", args.beta_cv), ("--beta-grid", args.beta_grid)):
             if val:
@@ -215,7 +288,7 @@ def _check_config(cfg):
     try:                                       # before any output exists
         cfg.check()
     except ValueError as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(_cli_terms(str(exc))) from None
     return cfg
 
 
@@ -310,7 +383,7 @@ def _train_stage(X, y, task, cfg, log, meta):
     try:
         out = train_integer_model(X, y, task, cfg, log=log, meta=meta)
     except ValueError as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(_cli_terms(str(exc))) from None
     fit, q = out.fit, out.quant
     gap = "n/a" if fit.duality_gap is None else f"{fit.duality_gap:.2e}"
     log(f"[train]    {fit.n_sampled} directions -> {fit.n_distinct} distinct patterns; "
@@ -343,7 +416,7 @@ def _compile_stage(net, out_dir, name, log, arch=None):
     try:
         paths = emit(net, out_dir, name, **(arch or {}))
     except ValueError as exc:                   # invalid architecture parameters
-        raise UserError(str(exc)) from None
+        raise UserError(_cli_terms(str(exc))) from None
     secs = time.perf_counter() - t0
     size = os.path.getsize(paths["verilog"])
     log(f"[compile]  {paths['verilog']} ({size / 1e6:.2f} MB), {os.path.basename(paths['rtlil'])}"
@@ -371,7 +444,7 @@ def _simulate(net, Q, log, *, adversarial=True, random=0, seed=0, vcd=None, labe
         res = check_circuit(net, allQ, vcd=vcd, progress=log.progress("simulating"),
                             **(arch or {}))
     except ValueError as exc:                   # invalid architecture parameters
-        raise UserError(str(exc)) from None
+        raise UserError(_cli_terms(str(exc))) from None
     log.end_progress()
     verdict = "0 mismatches" if res.ok else f"{res.mismatches} MISMATCHES"
     how = ("one per clock" if res.architecture in (None, "combinational") else
@@ -390,7 +463,7 @@ def cmd_demo(args, log):
     from .data import load_builtin
     from .pipeline import accuracy, split
     out_dir = args.out
-    cfg = _config(args)
+    cfg = _config(args, default_sampler="lattice" if args.layers == 2 else "gaussian")
     if args.sampler is None and args.layers == 2:
         # The demo's default: integer (ternary) generators on the input codes with cost-weighted
         # penalties -- exact hidden bits after quantization and a far smaller, faster circuit
@@ -550,13 +623,16 @@ def cmd_simulate(args, log):
 
 def cmd_predict(args, log):
     from ._io import write_text_atomic
+    if args.serial is None:
+        _reject_unused(args, ["--baud"], "predictions on a board (--serial PORT)",
+                       "add --serial PORT or drop --baud")
     net = _load_model(args.model)
     if args.output:
         _check_writable_file(args.output)
     Q, _ = _input_codes(args, net)
     if args.serial:
         from .cli_build import predict_on_board
-        pred = predict_on_board(net, Q, args.serial, args.baud)
+        pred = predict_on_board(net, Q, args.serial, args.baud or 115200)
     else:
         pred = net.forward(Q)
     if net.task == "regression":
@@ -590,10 +666,11 @@ def build_parser():
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     d = sub.add_parser("demo", parents=[common], help="digits end to end: train, quantize, compile, simulate")
-    d.add_argument("-o", "--out", default="thresh2hw-out",
-                   help="output directory (./thresh2hw-out)")
-    d.add_argument("--json", metavar="FILE", help="write a JSON summary of every stage")
-    d.add_argument("--dataset", choices=["digits", "breast_cancer"], default="digits")
+    d.add_argument("-o", "--out", default="thresh2hw-out", help="output directory")
+    d.add_argument("--json", metavar="FILE",
+                   help="write a JSON summary of every stage (default: none)")
+    d.add_argument("--dataset", choices=["digits", "breast_cancer"], default="digits",
+                   help="built-in dataset")
     d.add_argument("--name", type=_module_name, default="thresh2hw_top",
                    help="Verilog top module name")
     _add_training_options(d)
@@ -604,10 +681,13 @@ def build_parser():
     t.add_argument("-o", "--out", "--output", dest="output", required=True,
                    help="model file to write (JSON)")
     t.add_argument("--label", help="label column name or index in a CSV (default: last)")
-    t.add_argument("--task", choices=["auto", "classification", "regression"], default="auto")
-    t.add_argument("--test-size", type=float, default=0.2,
-                   help="fraction held out to report test scores (0 for none; default 0.2)")
-    t.add_argument("--json", metavar="FILE", help="write a JSON training summary")
+    t.add_argument("--task", choices=["auto", "classification", "regression"], default="auto",
+                   help="auto: regression for non-integer numeric labels, else classification")
+    t.add_argument("--test-size", type=_test_fraction, default=0.2, metavar="F",
+                   help="fraction held out to report test scores, in [0, 1) (0 for none; "
+                        "default 0.2)")
+    t.add_argument("--json", metavar="FILE",
+                   help="write a JSON training summary (default: none)")
     _add_training_options(t)
     t.set_defaults(func=cmd_train)
 
@@ -635,16 +715,21 @@ def build_parser():
                            help="also check N random vectors")
             s.add_argument("--no-adversarial", action="store_true",
                            help="skip all-zero/all-max and threshold-boundary vectors")
-            s.add_argument("--seed", type=int, default=0)
-            s.add_argument("--vcd", metavar="FILE", help="write a waveform of the run")
-            s.add_argument("--json", metavar="FILE", help="write the check result as JSON")
+            s.add_argument("--seed", type=int, default=0,
+                           help="seed of the random and adversarial vectors")
+            s.add_argument("--vcd", metavar="FILE",
+                           help="write a waveform of the run (default: none)")
+            s.add_argument("--json", metavar="FILE",
+                           help="write the check result as JSON (default: none)")
             _add_arch_options(s)
         else:
             s.add_argument("-o", "--out", "--output", dest="output",
                            help="write predictions here (default: stdout)")
             s.add_argument("--serial", metavar="PORT",
-                           help="predict on a board built by 'thresh2hw build' over this port")
-            s.add_argument("--baud", type=_bits(1, 10 ** 8), default=115200)
+                           help="predict on a board built by 'thresh2hw build' over this port "
+                                "(default: with the reference model on this machine)")
+            s.add_argument("--baud", type=_bits(1, 10 ** 8), default=None,
+                           help="--serial: UART baud (default 115200)")
         s.set_defaults(func=func)
     import importlib
     for name in EXTRA_COMMAND_MODULES:
@@ -657,6 +742,24 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def main(argv=None):
+    try:
+        try:
+            return _main(argv)
+        finally:                               # --help included: a closed stdout fails here,
+            sys.stdout.flush()                 # not in the interpreter's exit
+    except BrokenPipeError:
+        # The reader of stdout or stderr went away (`thresh2hw ... | head`): stop quietly like
+        # a tool killed by SIGPIPE. Point both streams at devnull (the recipe of Python's
+        # signal docs) so the interpreter's final flush cannot raise and print again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(AttributeError, OSError, ValueError):  # not a real file
+                os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+        return 128 + signal.SIGPIPE
+
+
+def _main(argv):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -674,6 +777,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("thresh2hw: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:                    # not "cannot access": handled by main()
+        raise
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         print(f"thresh2hw: error: cannot access{where}: {exc.strerror or exc}", file=sys.stderr)

@@ -8,7 +8,7 @@ import sys
 import time
 
 from .cli import (UserError, _add_arch_options, _arch_params, _check_writable_file,
-                  _load_model, _write_json)
+                  _cli_terms, _load_model, _reject_unused, _write_json)
 
 __all__ = ["register", "cmd_build", "cmd_report", "predict_on_board"]
 
@@ -51,10 +51,12 @@ def register(sub, common):
                    help="icebreaker, icestick, ulx3s-12f/25f/45f/85f, or 'none' with --device "
                         "for out-of-context synthesis")
     b.add_argument("--device", metavar="DEV", help="device for --board none: up5k, hx1k, hx8k, "
-                   "lfe5u-12f, lfe5u-25f, lfe5u-45f, lfe5u-85f")
+                   "lfe5u-12f, lfe5u-25f, lfe5u-45f, lfe5u-85f (default: the board's device)")
     b.add_argument("-o", "--out", default="thresh2hw-build", help="output directory")
-    b.add_argument("--json", metavar="FILE", help="also write the build record here")
-    b.add_argument("--baud", type=_positive_int, default=115200, help="UART baud (115200)")
+    b.add_argument("--json", metavar="FILE",
+                   help="also write the build record here (default: only OUT/build.json)")
+    b.add_argument("--baud", type=_positive_int, default=None,
+                   help="board builds: UART baud (default 115200)")
     b.add_argument("--check", type=_count, default=200, metavar="N",
                    help="simulate N random + the adversarial vectors against the reference "
                         "before building (default 200; 0 skips)")
@@ -65,16 +67,17 @@ def register(sub, common):
     b.add_argument("--target-mhz", type=_positive_float, default=None, metavar="F",
                    help="board builds: place and route for an F MHz clock instead of the board "
                         "clock (reports the Fmax reached; the bitstream still runs at the board "
-                        "clock)")
+                        "clock; default: the board clock)")
     b.add_argument("--timeout", type=_positive_int, default=3600, metavar="S",
-                   help="give up on a tool after S seconds (3600)")
+                   help="give up on a tool after S seconds")
     _add_arch_options(b)
     b.set_defaults(func=cmd_build)
 
     r = sub.add_parser("report", parents=[common],
                        help="render a build record (build.json or its directory)")
     r.add_argument("build", metavar="BUILD_JSON_OR_DIR")
-    r.add_argument("-f", "--format", choices=["md", "json"], default="md")
+    r.add_argument("-f", "--format", choices=["md", "json"], default="md",
+                   help="Markdown or JSON")
     r.add_argument("-o", "--output", help="write here (default: stdout)")
     r.set_defaults(func=cmd_report)
 
@@ -129,6 +132,10 @@ def cmd_build(args, log):
     if args.target_mhz and board is None:
         raise UserError("--target-mhz needs a board build (out-of-context synthesis has no "
                         "place and route)")
+    if board is None:                           # no UART link out of context
+        _reject_unused(args, ["--baud"], "board builds (the UART link), not --board none",
+                       "drop it or name a board")
+    args.baud = args.baud or 115200
     if args.json:
         _check_writable_file(args.json)
     net = _load_model(args.model)
@@ -142,7 +149,7 @@ def cmd_build(args, log):
     try:
         circuit = fpga.make_circuit(net, arch, **params)
     except ValueError as exc:
-        raise UserError(f"invalid architecture parameters: {exc}") from None
+        raise UserError(f"invalid architecture parameters: {_cli_terms(str(exc))}") from None
     circuit._MustUse__silence = True            # not elaborated when the build is refused
     link = None
     if board is not None:

@@ -28,7 +28,8 @@ def register(sub, common):
                    help="verilator (default), pysim, cxxrtl (Yosys CXXRTL + g++), netlist "
                         "(iCE40 + ECP5 post-synthesis), formal (SymbiYosys proof), or all")
     v.add_argument("--vectors", metavar="FILE",
-                   help="CSV or .npz of real-valued features (quantized by the model)")
+                   help="CSV or .npz of real-valued features (quantized by the model; "
+                        "default: none)")
     v.add_argument("--label", help="label column of a CSV to skip (default: last)")
     v.add_argument("--no-label", action="store_true", help="the data has no label column")
     v.add_argument("--codes", action="store_true",
@@ -38,20 +39,23 @@ def register(sub, common):
     v.add_argument("--exhaustive", choices=["auto", "yes", "no"], default="auto",
                    help="check every input: auto = when the input space is at most 2^20 "
                         "(compiled engines; pysim up to 2^12)")
-    v.add_argument("--backpressure", type=float, default=0.0, metavar="P",
-                   help="compiled engines: probability of o__ready low and of an input "
-                        "bubble in each cycle (seeded)")
-    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--backpressure", type=float, default=None, metavar="P",
+                   help="simulation engines: probability of o__ready low and of an input "
+                        "bubble in each cycle (seeded; default 0)")
+    v.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
     v.add_argument("--subset", type=int, default=None, metavar="K",
                    help="check the sub-model of the first K first-layer neurons (the next "
                         "layer restricted to them) instead of the whole network: makes "
-                        "post-synthesis checks of large networks affordable")
-    v.add_argument("--family", choices=["ice40", "ecp5", "both"], default="both",
+                        "post-synthesis checks of large networks affordable (default: the "
+                        "whole network)")
+    # engine-specific options default to None so that a given one the engine would ignore
+    # is seen (and refused) by _reject_inapplicable
+    v.add_argument("--family", choices=["ice40", "ecp5", "both"], default=None,
                    help="netlist engine: FPGA family (default both)")
-    v.add_argument("--reference", choices=["spec", "circuit"], default="spec",
+    v.add_argument("--reference", choices=["spec", "circuit"], default=None,
                    help="formal: prove equal to the spec written from the integer model "
                         "(default) or to the combinational circuit")
-    v.add_argument("--proof", choices=["pdr", "kind", "bmc"], default="pdr",
+    v.add_argument("--proof", choices=["pdr", "kind", "bmc"], default=None,
                    help="formal: pdr = unbounded proof with ABC PDR under free back-pressure "
                         "(default); kind = unbounded k-induction (smtbmc + yices) against a "
                         "fixed-latency scoreboard, consumer always ready; bmc = bounded check "
@@ -59,12 +63,14 @@ def register(sub, common):
     v.add_argument("--depth", type=int, default=None,
                    help="formal: k-induction length (default 2*latency + 2) or BMC depth "
                         "(default latency + 4); not used by pdr")
-    v.add_argument("--formal-timeout", type=float, default=900, metavar="S")
+    v.add_argument("--formal-timeout", type=_cli._positive_float, default=None, metavar="S",
+                   help="formal: give up on the proof after S seconds (default 900)")
     v.add_argument("--cache-dir", help="build cache (default $THRESH2HW_CACHE or "
                                        "~/.cache/thresh2hw)")
     v.add_argument("--vcd", metavar="FILE",
-                   help="write a waveform of the first mismatch (window re-run with tracing)")
-    v.add_argument("--json", metavar="FILE", help="write the results as JSON")
+                   help="simulation engines: write a waveform of the first mismatch (window "
+                        "re-run with tracing; default: none)")
+    v.add_argument("--json", metavar="FILE", help="write the results as JSON (default: none)")
     _cli._add_arch_options(v)                      # pipelined / folded architectures
     v.set_defaults(func=cmd_verify)
 
@@ -76,7 +82,31 @@ def _build(net, args):
     try:
         return hdl.build_circuit(net, **params)
     except ValueError as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(_cli._cli_terms(str(exc))) from None
+
+
+SIM_ENGINES = "the simulation engines (pysim, verilator, cxxrtl, netlist)"
+#: Defaults of the engine-specific options (None in the parser: see register).
+ENGINE_DEFAULTS = {"family": "both", "reference": "spec", "proof": "pdr", "formal_timeout": 900.0,
+                   "backpressure": 0.0}
+
+
+def _reject_inapplicable(args):
+    """An option the chosen engine would silently ignore is refused, naming its engine(s);
+    then the defaults of the unset ones are filled in."""
+    e = args.engine
+    if e not in ("netlist", "all"):
+        _cli._reject_unused(args, ["--family"], f"--engine netlist or all, not {e}",
+                            "drop it or use --engine netlist")
+    if e not in ("formal", "all"):
+        _cli._reject_unused(args, ["--reference", "--proof", "--depth", "--formal-timeout"],
+                            f"--engine formal or all, not {e}", "drop it or use --engine formal")
+    if e == "formal":
+        _cli._reject_unused(args, ["--backpressure", "--vcd"], f"{SIM_ENGINES}, not formal",
+                            "drop it or choose one of those engines")
+    for name, value in ENGINE_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
 
 
 def _engines(args):
@@ -140,6 +170,7 @@ def _vectors(args, net, log):
 def cmd_verify(args, log):
     from .emit import convert_verilog
     from .sim.exhaustive import check_engine
+    _reject_inapplicable(args)                   # usage errors before any work
     net = _load_model(args.model)
     if args.subset is not None:
         from .sim.netlist import first_neurons
@@ -161,6 +192,10 @@ def cmd_verify(args, log):
     if args.depth is not None and args.proof == "pdr" and args.engine in ("formal", "all"):
         raise UserError("--depth is not used by --proof pdr (an unbounded proof); use "
                         "--proof kind or --proof bmc")
+    if (args.proof == "kind" and args.engine in ("formal", "all")
+            and getattr(args, "flow_control", None) == "credit"):
+        raise UserError("--proof kind cannot prove --flow-control credit (k-induction never "
+                        "sees a steady stream drain the output queue); use --proof pdr")
     engines, skipped = _engines(args), []
     for e in list(engines):
         try:

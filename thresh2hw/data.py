@@ -27,7 +27,7 @@ def check_features(X, what="features"):
     if bad.any():
         r, c = np.argwhere(bad)[0]
         kind = "NaN" if np.isnan(X[r, c]) else "infinite"
-        raise DataError(f"{what} contain {kind} values (first in data row {r + 1}, "
+        raise DataError(f"{what} contain {kind} values (first in row {r + 1} of the array, "
                         f"column {c + 1})")
     return X
 
@@ -61,8 +61,14 @@ DELIMITERS = (",", ";", "\t")
 
 
 def _rows(text, delimiter):
-    return (r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-            if r and any(c.strip() for c in r))
+    """``(line, row)`` for each non-blank row; ``line`` is the 1-based file line the row starts
+    on (blank lines and quoted line breaks counted), the number every CSV error names."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    end = 0                                     # last line of the previous record
+    for r in reader:
+        line, end = end + 1, reader.line_num
+        if r and any(c.strip() for c in r):
+            yield line, r
 
 
 def _detect_delimiter(text, sample=20):
@@ -74,7 +80,7 @@ def _detect_delimiter(text, sample=20):
     best, key = ",", (False, 1)
     for d in DELIMITERS:
         try:
-            counts = [len(r) for r in itertools.islice(_rows(text, d), sample)]
+            counts = [len(r) for _, r in itertools.islice(_rows(text, d), sample)]
         except csv.Error:
             continue
         k = (len(set(counts)) == 1, counts[0]) if counts else (False, 0)
@@ -106,44 +112,53 @@ def _load_csv(path, label, has_label):
     try:
         with open(path, newline="") as f:
             text = f.read()
-        rows = list(_rows(text, _detect_delimiter(text)))
+        numbered = list(_rows(text, _detect_delimiter(text)))
     except UnicodeDecodeError:
         raise DataError(f"{path} is not a text CSV file") from None
     except csv.Error as exc:
         raise DataError(f"{path}: malformed CSV ({exc})") from None
-    if not rows:
+    if not numbered:
         raise DataError(f"{path} is empty")
+    lines, rows = map(list, zip(*numbered))
     header = None
     if _is_header(rows):
         header = [c.strip() for c in rows[0]]
-        rows = rows[1:]
+        lines, rows = lines[1:], rows[1:]
     if not rows:
         raise DataError(f"{path} has a header but no data rows")
     n_cols = len(header) if header else len(rows[0])
-    for i, r in enumerate(rows):
+    for line, r in zip(lines, rows):
         if len(r) != n_cols:
-            raise DataError(f"{path}: row {i + 1 + (header is not None)} has {len(r)} fields, "
-                            f"expected {n_cols}")
+            raise DataError(f"{path}: line {line} has {len(r)} fields, expected {n_cols}")
     k = _parse_label(header, label, n_cols) if has_label else None
     feat_cols = [c for c in range(n_cols) if c != k]
     if not feat_cols:
         raise DataError(f"{path} has no feature columns besides the label")
     X = np.empty((len(rows), len(feat_cols)))
-    for i, r in enumerate(rows):
+    for i, (line, r) in enumerate(zip(lines, rows)):
         for j, c in enumerate(feat_cols):
             try:
-                X[i, j] = float(r[c])
+                X[i, j] = v = float(r[c])
             except ValueError:
-                raise DataError(f"{path}: row {i + 1 + (header is not None)}, column {c + 1}: "
-                                f"{r[c]!r} is not a number") from None
+                raise DataError(f"{path}: line {line}, column {c + 1}: {r[c]!r} is not a "
+                                f"number") from None
+            if not np.isfinite(v):              # here, where the file line is known
+                kind = "NaN" if np.isnan(v) else "infinite"
+                raise DataError(f"{path}: line {line}, column {c + 1}: features contain {kind} "
+                                f"values ({r[c].strip()!r})")
     y = None
     if k is not None:
         y = np.asarray([r[k].strip() for r in rows], dtype=object)
         try:
             yf = y.astype(np.float64)
-            y = yf.astype(np.int64) if np.all(yf == np.round(yf)) else yf
         except ValueError:
             y = y.astype(str)
+        else:
+            if not np.all(np.isfinite(yf)):     # before the int cast, which would garble inf
+                line = lines[int(np.argmin(np.isfinite(yf)))]
+                raise DataError(f"{path}: line {line}, column {k + 1}: labels contain NaN or "
+                                f"infinite values")
+            y = yf.astype(np.int64) if np.all(yf == np.round(yf)) else yf
     return X, y
 
 

@@ -148,6 +148,11 @@ def estimate(circuit, *, link=None):
         w = max(l.max_width for l in est.layers)
         est.ffs += stages * n * max(1, w // 2)
         est.notes.append(f"{stages} pipeline cut(s)")
+        if getattr(circuit, "flow_control", None) == "credit":
+            # output queue of latency + 1 entries: a 3-way select per bit, and the counter
+            depth = int(circuit.latency) + 1
+            est.luts += depth * (est.layers[-1].max_width + 2) + 8
+            est.notes.append(f"credit flow control: {depth}-entry output queue")
     hint = getattr(circuit, "resource_hint", None)
     if callable(hint):                      # what the architecture knows exactly
         h = hint()

@@ -21,11 +21,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["ModelFormatError", "InputQuantizer", "ThresholdLayer", "OutputLayer",
-           "IntegerNetwork", "FORMAT_NAME", "FORMAT_VERSION"]
+           "IntegerNetwork", "FORMAT_NAME", "FORMAT_VERSION", "MAX_INPUT_BITS"]
 
 FORMAT_NAME = "thresh2hw-network"
 FORMAT_VERSION = 1
 TASKS = ("multiclass", "binary", "regression")
+#: Widest input code: the quantizer and the training pipeline support up to 24 bits (the
+#: ``thresh2hw train --input-bits`` limit is this same constant).
+MAX_INPUT_BITS = 24
 
 
 class ModelFormatError(ValueError):
@@ -46,17 +49,42 @@ def _no_bool(value, what):
     return value
 
 
+def _field(d, key, where=""):
+    """``d[key]`` of a JSON object, else a ModelFormatError naming the field by its path in the
+    file (``output_layer.bias``), not a bare KeyError."""
+    name = f"{where}.{key}" if where else key
+    if not isinstance(d, dict):
+        raise ModelFormatError(f"malformed model file: {where or 'the top level'} must be a "
+                               f"JSON object, not {json.dumps(d, default=repr)[:40]}")
+    if key not in d:
+        raise ModelFormatError(f"malformed model file: missing field {name!r}")
+    return d[key]
+
+
 def _int_field(d, key, what=None):
     """``d[key]`` as a plain int (not a bool, not a float), else ModelFormatError."""
-    v = d[key]
+    v = _field(d, key)
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
         raise ModelFormatError(f"{what or repr(key)} must be an integer, not "
                                f"{json.dumps(v, default=repr)}")
     return int(v)
 
 
+def _out_of_int64(value):
+    """The first JSON integer in ``value`` (nested lists) that int64 cannot hold, else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if not -2 ** 63 <= value < 2 ** 63 else None
+    if isinstance(value, (list, tuple)):
+        return next((v for v in map(_out_of_int64, value) if v is not None), None)
+    return None
+
+
 def _int_array(value, ndim, what):
     _no_bool(value, what)
+    big = _out_of_int64(value)                          # numpy would make an object array
+    if big is not None:
+        raise ModelFormatError(f"{what} holds {big}, outside the int64 range (model values "
+                               f"must have magnitude below 2^40)")
     try:
         arr = np.asarray(value)
     except Exception:                                   # ragged lists and the like
@@ -111,8 +139,10 @@ class InputQuantizer:
     @classmethod
     def from_dict(cls, d, n_features):
         try:
-            low = np.asarray(_no_bool(d["low"], "input_quantizer low"), dtype=np.float64)
-            step = np.asarray(_no_bool(d["step"], "input_quantizer step"), dtype=np.float64)
+            low = np.asarray(_no_bool(_field(d, "low", "input_quantizer"),
+                                      "input_quantizer low"), dtype=np.float64)
+            step = np.asarray(_no_bool(_field(d, "step", "input_quantizer"),
+                                       "input_quantizer step"), dtype=np.float64)
             bits = _int_field(d, "bits", "input_quantizer bits")
         except ModelFormatError:
             raise
@@ -208,8 +238,8 @@ class IntegerNetwork:
         if self.task not in TASKS:
             raise ModelFormatError(f"task must be one of {TASKS}, not {self.task!r}")
         if (isinstance(self.input_bits, bool) or not isinstance(self.input_bits, int)
-                or not 1 <= self.input_bits <= 24):
-            raise ModelFormatError(f"input_bits must be an integer in 1..24, "
+                or not 1 <= self.input_bits <= MAX_INPUT_BITS):
+            raise ModelFormatError(f"input_bits must be an integer in 1..{MAX_INPUT_BITS}, "
                                    f"not {self.input_bits!r}")
         if not self.hidden:
             raise ModelFormatError("the network needs at least one hidden layer")
@@ -352,16 +382,24 @@ class IntegerNetwork:
         if version < 1:
             raise ModelFormatError(f"invalid model file version {version}")
         try:
+            layers = _field(d, "hidden_layers")
+            if not isinstance(layers, list):
+                raise ModelFormatError("hidden_layers must be a list of layers")
             hidden = tuple(
-                ThresholdLayer(_int_array(l["weights"], 2, f"hidden layer {i} weights"),
-                               _int_array(l["thresholds"], 1, f"hidden layer {i} thresholds"))
-                for i, l in enumerate(d["hidden_layers"]))
-            out = d["output_layer"]
-            output = OutputLayer(_int_array(out["weights"], 2, "output weights"),
-                                 _int_array(out["bias"], 1, "output bias"))
+                ThresholdLayer(_int_array(_field(l, "weights", f"hidden_layers[{i}]"), 2,
+                                          f"hidden layer {i} weights"),
+                               _int_array(_field(l, "thresholds", f"hidden_layers[{i}]"), 1,
+                                          f"hidden layer {i} thresholds"))
+                for i, l in enumerate(layers))
+            out = _field(d, "output_layer")
+            output = OutputLayer(_int_array(_field(out, "weights", "output_layer"), 2,
+                                            "output weights"),
+                                 _int_array(_field(out, "bias", "output_layer"), 1,
+                                            "output bias"))
             n_features = _int_field(d, "n_features")
             iq = d.get("input_quantizer")
-            net = cls(task=d["task"], input_bits=_int_field(d, "input_bits"), hidden=hidden,
+            net = cls(task=_field(d, "task"), input_bits=_int_field(d, "input_bits"),
+                      hidden=hidden,
                       output=output, classes=list(d.get("classes", [])),
                       input_quantizer=None if iq is None
                       else InputQuantizer.from_dict(iq, n_features),

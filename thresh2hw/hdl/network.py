@@ -17,11 +17,21 @@ valid/ready stream interface and all bit-exact to :meth:`IntegerNetwork.forward`
     levels ``round(i·L/(N+1))``, ``i = 1..N``, ``L`` being the deepest level, so the cuts are
     spread evenly through the adder trees and across layer boundaries; a value consumed past
     a cut is registered there (values skipping several cuts get delay registers, shared by
-    all their consumers). ``latency = N + 1``, ``initiation_interval = 1``. Back-pressure is
-    a global stall: every stage register and valid bit holds while ``o.valid & ~o.ready``;
-    ``i.ready = ~o.valid | o.ready`` (one LUT: with a consumer whose ``ready`` is a flip-flop,
-    the stall is one LUT and a global buffer away from every clock enable). The data
-    registers have no reset (only the valid bits do). ``N = 0`` is the combinational circuit.
+    all their consumers). ``initiation_interval = 1``. The data registers have no reset (only
+    the valid bits do). ``N = 0`` is the combinational circuit (latency 1). Back-pressure:
+
+    ``flow_control="stall"`` (default)
+        A global stall: every stage register and valid bit holds while ``o.valid & ~o.ready``;
+        ``i.ready = ~o.valid | o.ready``; ``latency = N + 1``. The smallest circuit, but the
+        stall enable fans out to every register, which caps Fmax on large datapaths.
+    ``flow_control="credit"``
+        The stages run freely (no clock enable) into a result register and an output queue
+        of ``N + 3`` entries whose head is the output register: ``latency = N + 2``. A vector
+        is accepted (``i.ready``) while fewer than ``N + 3`` are in the pipeline or the
+        queue, so none is ever dropped and ``i.ready`` is a counter's decode, not a function
+        of ``o.ready``. Costs one cycle of latency and ``(N + 2) * (output bits + 1)`` queue
+        flip-flops. (k-induction with a fixed-latency scoreboard cannot prove a queue, whose
+        backlog a steady stream never drains; PDR proves it.)
 ``"folded"``, ``fold=K`` (K ≥ 1, default 1)
     The input vector is latched on transfer, then the first layer is computed over
     ``C = ceil(n_features / K)`` cycles, ``K`` features per cycle: for every first-layer
@@ -49,13 +59,16 @@ from .arith import Term, adder_tree, const_term, fit_range, shape_for
 from .plan import ALL_PAIRS_MAX, plan_network, score_groups
 
 __all__ = ["ThresholdNetworkCircuit", "build_circuit", "output_shape", "LATENCY",
-           "ARCHITECTURES"]
+           "ARCHITECTURES", "FLOW_CONTROL"]
 
 #: Latency of the combinational architecture (cycles from input transfer to valid output).
 LATENCY = 1
 
 #: Names accepted by ``architecture=``.
 ARCHITECTURES = ("combinational", "pipelined", "folded")
+
+#: flow control (back-pressure) schemes of the pipelined architecture (see the module docstring)
+FLOW_CONTROL = ("stall", "credit")
 
 
 def output_shape(net, plan=None):
@@ -402,8 +415,8 @@ def _cuts(levels, stages):
     return [(2 * i * levels + stages + 1) // (2 * (stages + 1)) for i in range(1, stages + 1)]
 
 
-def _resolve(network, architecture, pipeline_stages, fold):
-    """Validate the parameters: ``(plan, logic levels, pipeline stages, fold)``."""
+def _resolve(network, architecture, pipeline_stages, fold, flow_control=None):
+    """Validate the parameters: ``(plan, logic levels, pipeline stages, fold, flow_control)``."""
     if not isinstance(network, IntegerNetwork):
         raise TypeError(f"network must be an IntegerNetwork, not {network!r}")
     if architecture not in ARCHITECTURES:
@@ -414,6 +427,12 @@ def _resolve(network, architecture, pipeline_stages, fold):
                          f"{architecture!r}")
     if fold is not None and architecture != "folded":
         raise ValueError(f"fold applies only to architecture='folded', not {architecture!r}")
+    if flow_control is not None and architecture != "pipelined":
+        raise ValueError(f"flow_control applies only to architecture='pipelined', not "
+                         f"{architecture!r}")
+    if flow_control not in (None,) + FLOW_CONTROL:
+        raise ValueError(f"flow_control must be one of {', '.join(FLOW_CONTROL)}, not "
+                         f"{flow_control!r}")
     plan = plan_network(network)
     levels = _datapath_levels(network, plan)
     stages, n_max = 0, max(levels - 1, 0)
@@ -427,7 +446,9 @@ def _resolve(network, architecture, pipeline_stages, fold):
                              f"({levels} logic levels), not {stages}")
     if architecture == "folded":
         fold = _check_int("fold", 1 if fold is None else fold, 1)
-    return plan, levels, stages, fold
+    if architecture == "pipelined":
+        flow_control = flow_control or "stall"
+    return plan, levels, stages, fold, flow_control
 
 
 def _check_int(name, value, lo):
@@ -435,6 +456,38 @@ def _check_int(name, value, lo):
         kind = "a non-negative" if lo == 0 else "a positive"
         raise ValueError(f"{name} must be {kind} integer, not {value!r}")
     return int(value)                                   # numpy integers become Python ints
+
+
+def _output_queue(m, depth, w_data, w_en, o):
+    """A ``depth``-entry queue in front of ``o`` built for short paths and self-cleaning
+    state: a shift register whose head is the output register (``o.payload``, ``o.valid`` are
+    flip-flops). The whole queue moves one place towards the head whenever the head is empty
+    or read, and a written entry lands just above the last occupied one, so every entry's
+    next value depends only on its neighbours (a few LUTs, no pointers or counters). Any
+    state drains within ``depth`` cycles of a ready consumer, which keeps the queue
+    k-inductive. ``w_data``/``w_en`` should be registers; the caller guarantees it never
+    overflows."""
+    ents = [o.payload] + [Signal.like(o.payload, name=f"oq{k}", reset_less=True)
+                          for k in range(1, depth)]
+    vals = [o.valid] + [Signal(name=f"oq{k}_valid") for k in range(1, depth)]
+    shift = Signal()
+    m.d.comb += shift.eq(~o.valid | o.ready)
+    zero = C(0, 1)
+    for k in range(depth):
+        above_v = vals[k + 1] if k + 1 < depth else zero
+        below_v = vals[k - 1] if k else C(1, 1)
+        with m.If(shift):
+            # this slot takes the entry above it, or the new one if it is the first free slot
+            here = w_en & ~above_v & (vals[k] if k else C(1, 1))
+            m.d.sync += vals[k].eq(above_v | here)
+            if k + 1 < depth:
+                m.d.sync += ents[k].eq(Mux(above_v, ents[k + 1], w_data))
+            else:
+                m.d.sync += ents[k].eq(w_data)
+        with m.Else():
+            here = w_en & ~vals[k] & below_v
+            with m.If(here):
+                m.d.sync += [vals[k].eq(1), ents[k].eq(w_data)]
 
 
 class ThresholdNetworkCircuit(wiring.Component):
@@ -450,6 +503,9 @@ class ThresholdNetworkCircuit(wiring.Component):
         datapath without logic; at most :attr:`max_pipeline_stages`).
     fold : int
         ``"folded"`` only: input features processed per cycle (default 1).
+    flow_control : {"stall", "credit"}
+        ``"pipelined"`` only: a global stall (default) or free-running stages with a
+        credit-counted output queue (no enable fanout; one more cycle of latency).
 
     Members
     -------
@@ -471,19 +527,19 @@ class ThresholdNetworkCircuit(wiring.Component):
     """
 
     def __new__(cls, network, *, architecture="combinational", pipeline_stages=None,
-                fold=None, src_loc_at=0):
+                fold=None, flow_control=None, src_loc_at=0):
         # Validate before the object exists, so a rejected parameter leaves no unused
         # elaboratable behind (Amaranth would warn about it).
-        resolved = _resolve(network, architecture, pipeline_stages, fold)
+        resolved = _resolve(network, architecture, pipeline_stages, fold, flow_control)
         self = super().__new__(cls, src_loc_at=src_loc_at + 1)
         self._resolved = resolved
         return self
 
     def __init__(self, network, *, architecture="combinational", pipeline_stages=None,
-                 fold=None, src_loc_at=0):
+                 fold=None, flow_control=None, src_loc_at=0):
         self._net = network
         self._arch = architecture
-        self._plan, self._levels, self._stages, self._fold = self._resolved
+        self._plan, self._levels, self._stages, self._fold, self._bp = self._resolved
         self._in_layout = data.ArrayLayout(unsigned(network.input_bits), network.n_features)
         super().__init__({
             "i": In(stream.Signature(self._in_layout)),
@@ -506,7 +562,7 @@ class ThresholdNetworkCircuit(wiring.Component):
     def params(self):
         """The architecture parameters, as accepted by :func:`build_circuit`."""
         if self._arch == "pipelined":
-            return {"pipeline_stages": self._stages}
+            return {"pipeline_stages": self._stages, "flow_control": self._bp}
         if self._arch == "folded":
             return {"fold": self._fold}
         return {}
@@ -523,6 +579,11 @@ class ThresholdNetworkCircuit(wiring.Component):
     @property
     def pipeline_stages(self):
         return self._stages
+
+    @property
+    def flow_control(self):
+        """``"stall"`` or ``"credit"`` (pipelined; ``None`` otherwise)."""
+        return self._bp
 
     @property
     def cut_levels(self):
@@ -544,6 +605,8 @@ class ThresholdNetworkCircuit(wiring.Component):
         transferred on edge ``e`` is valid right after edge ``e + latency - 1``)."""
         if self._arch == "folded":
             return self.fold_cycles + 1
+        if self._stages and self._bp == "credit":   # + the result register before the queue
+            return LATENCY + self._stages + 1
         return LATENCY + self._stages
 
     @property
@@ -567,7 +630,11 @@ class ThresholdNetworkCircuit(wiring.Component):
         sched = _Schedule(None, self.cut_levels)
         inputs = [_Node(None, 0, net.max_input, 0) for _ in range(net.n_features)]
         sched.align(sched.network(net, plan, inputs), self._stages)
-        return out + sched.n_reg_bits + self._stages
+        total = out + sched.n_reg_bits + self._stages
+        if self._bp == "credit":            # result register, the queue's entries and valid
+            depth = self.latency + 1        # bits past the head, the credit counter
+            total += out + (depth - 1) * out + shape_for(0, depth).width
+        return total
 
     def resource_hint(self):
         """What the architecture knows exactly about its cost: ``{"ffs": register_bits}``."""
@@ -608,13 +675,39 @@ class ThresholdNetworkCircuit(wiring.Component):
         inputs = [_Node(x[k], 0, net.max_input, 0) for k in range(net.n_features)]
         result = sched.align(sched.network(net, self._plan, inputs), self._stages)
         assert (result.level or 0) <= self._levels
-        en = Signal()                                     # global stall: all stages advance
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
-        valid = [self.i.valid] + [Signal(name=f"s{k}_valid") for k in range(1, self._stages + 1)]
-        with m.If(en):
-            m.d.sync += sched.regs
-            m.d.sync += [v.eq(u) for u, v in zip(valid, valid[1:])]
-            m.d.sync += [self.o.payload.eq(result.value), self.o.valid.eq(valid[-1])]
+        if self._bp == "stall":
+            en = Signal()                                 # global stall: all stages advance
+            m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+            valid = [self.i.valid] + [Signal(name=f"s{k}_valid")
+                                      for k in range(1, self._stages + 1)]
+            with m.If(en):
+                m.d.sync += sched.regs
+                m.d.sync += [v.eq(u) for u, v in zip(valid, valid[1:])]
+                m.d.sync += [self.o.payload.eq(result.value), self.o.valid.eq(valid[-1])]
+            return m
+        # Free-running stages (no clock enable to fan out to every register) into an output
+        # queue with a slot reserved for every vector in flight: a vector is accepted only
+        # while fewer than ``depth`` are in the pipeline or the queue, so the queue never
+        # overflows, and ``i.ready`` comes from a register, not from ``o.ready``.
+        depth = self.latency + 1                 # enough credit for one vector per cycle
+        count = Signal(range(depth + 1))
+        take = Signal()
+        give = Signal()
+        m.d.comb += [self.i.ready.eq(count != depth),
+                     take.eq(self.i.valid & self.i.ready),
+                     give.eq(self.o.valid & self.o.ready)]
+        with m.If(take & ~give):
+            m.d.sync += count.eq(count + 1)
+        with m.Elif(give & ~take):
+            m.d.sync += count.eq(count - 1)
+        valid = [take] + [Signal(name=f"s{k}_valid") for k in range(1, self._stages + 1)]
+        m.d.sync += sched.regs
+        m.d.sync += [v.eq(u) for u, v in zip(valid, valid[1:])]
+        # the result register: the queue's write data and strobe come straight from flip-flops
+        res = Signal.like(self.o.payload, name="result", reset_less=True)
+        res_valid = Signal(name="result_valid")
+        m.d.sync += [res.eq(result.value), res_valid.eq(valid[-1])]
+        _output_queue(m, depth, res, res_valid, self.o)
         return m
 
     def _elaborate_folded(self):
@@ -696,12 +789,13 @@ class ThresholdNetworkCircuit(wiring.Component):
 def build_circuit(network, *, architecture="combinational", **params):
     """The circuit for ``network`` in the given architecture (see the module docstring).
 
-    ``params``: ``pipeline_stages`` (pipelined) or ``fold`` (folded). The result has
+    ``params``: ``pipeline_stages`` and ``flow_control`` (pipelined) or ``fold`` (folded).
+    The result has
     ``.network``, ``.plan``, ``.latency``, ``.initiation_interval`` and ``.architecture``.
     Raises ValueError with a one-line message for an unknown architecture or parameter.
     """
-    unknown = sorted(set(params) - {"pipeline_stages", "fold"})
+    unknown = sorted(set(params) - {"pipeline_stages", "fold", "flow_control"})
     if unknown:
         raise ValueError(f"unknown circuit parameter {unknown[0]!r} (known: pipeline_stages, "
-                         f"fold)")
+                         f"fold, flow_control)")
     return ThresholdNetworkCircuit(network, architecture=architecture, src_loc_at=1, **params)
