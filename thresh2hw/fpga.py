@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 
 from . import toolchain
+from .ranges import bits_for_range
 
 __all__ = ["BOARDS", "DEVICES", "BuildError", "DesignTooLarge", "Device", "make_circuit",
            "estimate", "check_fit", "build_board", "build_ooc", "parse_stat", "parse_report"]
@@ -127,19 +128,29 @@ def estimate(circuit, *, link=None):
     fold = getattr(circuit, "fold", None)
     stages = int(getattr(circuit, "pipeline_stages", 0) or 0)
     if fold and architecture_name(circuit) == "folded":
-        # first layer: K of the n features per cycle into one accumulator per neuron
+        # first layer: K of the n features per cycle into one accumulator per neuron. Per
+        # neuron, its terms grouped by (feature slot, shift, sign) are cycle-gated adder
+        # inputs (the gate merges into the adder's LUT), plus the accumulator add and the
+        # compare (calibrated on digits: 69 dense neurons, K=1, 16.4k LUT4 measured; 84
+        # one-term neurons, K=1..8, 3.22k measured, 3.7-3.8k estimated; 128 one-term neurons,
+        # K=1, 4.15k measured, 5.1k estimated)
         l0 = est.layers[0]
         cycles = -(-net.n_features // fold)
-        n0 = l0.neurons - l0.constant_neurons
-        w = l0.max_width + 1
-        acc = n0 * w
+        select = 0
+        for p in circuit.plan.layers[0]:
+            if p.constant is not None:
+                continue
+            w = bits_for_range(p.sum_lo, p.sum_hi)
+            groups = len({(i % fold, k, sign) for sign, terms in ((0, p.pos_terms),
+                                                                (1, p.neg_terms))
+                          for i, k in terms})
+            select += (groups + 1) * w + (w + 1) // 2
         mux = fold * net.input_bits * max(1, (cycles + 2) // 3)        # shared feature select
-        # per neuron: the cycle-selected shift-and-add terms of K features, and their sum
-        # (calibrated on digits, 69 neurons, K=1: 16.4k LUT4 measured, 14.8k estimated)
-        select = n0 * fold * w * max(1, -(-cycles // 8)) + n0 * (fold - 1) * w
-        new0 = acc + mux + select
+        new0 = select + mux + 2 * cycles                               # + cycle decoders
         est.luts += new0 - l0.luts
         l0.luts = new0
+        acc = sum(bits_for_range(p.sum_lo, p.sum_hi) for p in circuit.plan.layers[0]
+                  if p.constant is None)
         est.ffs += acc + net.n_features * net.input_bits + cycles.bit_length() + 1
         est.notes.append(f"folded: {fold} feature(s) per cycle over {cycles} cycles, "
                          f"first-layer accumulators and input multiplexers")
