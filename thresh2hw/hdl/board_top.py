@@ -19,19 +19,21 @@ Board -> host, one *reply frame* per request, in order::
 positive-class bit (binary) or the two's-complement score sign-extended to ``8*N_out`` bits
 (regression).
 
-Bytes outside a request frame that are not 0xA5 are ignored. A request frame with a gap of
-more than ``timeout_cycles`` between two bytes is abandoned (the receiver goes back to waiting
-for 0xA5), so a host can always resynchronise by pausing. One assembled request waits in a
-holding register while the network is busy; a request completing while the holding register is
-still full is dropped and sets the sticky ``overrun`` flag (on a board LED if there is one).
-A host that keeps no more requests in flight than the link can absorb (``thresh2hw predict
---serial`` does) never loses a frame.
+Bytes outside a request frame that are not 0xA5 are ignored. A request frame is abandoned (the
+receiver goes back to waiting for 0xA5) when its next byte is more than ``timeout_cycles``
+cycles late: exactly, a byte whose start bit begins at most ``timeout_cycles + 1`` clock cycles
+after the previous byte's start bit still belongs to the frame, one cycle later it does not
+(and may begin a new frame if it is 0xA5). So a host can always resynchronise by pausing. One
+assembled request waits in a holding register while the network is busy; a request completing
+while the holding register is still full is dropped and sets the sticky ``overrun`` flag (on a
+board LED if there is one). A host that keeps no more requests in flight than the link can
+absorb (``thresh2hw predict --serial`` does) never loses a frame.
 """
 from amaranth import *
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
-from .uart import UARTRx, UARTTx, _timer, uart_divisor
+from .uart import UARTRx, UARTTx, _LFSRCounter, _Timeout, _sel, uart_divisor
 
 __all__ = ["SYNC_BYTE", "REPLY_BYTE", "frame_sizes", "UARTNetworkTop", "BoardTop"]
 
@@ -80,10 +82,17 @@ class UARTNetworkTop(wiring.Component):
         self.circuit = circuit
         self._divisor = divisor
         self._timeout = timeout_cycles if timeout_cycles is not None else divisor * 10 * 256
+        if not isinstance(self._timeout, int) or self._timeout < 1:
+            raise ValueError(f"timeout_cycles must be a positive integer, not {timeout_cycles!r}")
         self.request_bytes, self.reply_bytes = frame_sizes(circuit)
         super().__init__()
 
     def elaborate(self, platform):
+        # Speed: the link must never be what limits the board clock. The rules of uart.py
+        # hold here too: every flip-flop is one LUT4 of at most four flip-flops (AND/OR logic,
+        # see uart._sel), clock enables are flip-flops, no carry chain (the byte counter and
+        # the timeout are LFSR counters, the reply's byte count is a thermometer code), and
+        # every stream handshake signal the link drives towards the network is a flip-flop.
         m = Module()
         net = self.circuit
         m.submodules.net = net
@@ -95,99 +104,95 @@ class UARTNetworkTop(wiring.Component):
         n_in = self.request_bytes - 1
         n_out = self.reply_bytes - 1
 
-        # -- request assembly: shift bytes in from the top; after n_in bytes byte 0 is at the LSBs.
-        # The wide registers (buf, hold: 8*n_in bits each) are enabled by flip-flops only
-        # (shift, load), so no logic sits between a decision and their clock enables: the
-        # FSM decides on the received byte, buf shifts one cycle later, hold loads one cycle
-        # after that. Nothing else can fill hold in between, so a frame found acceptable when
-        # its last byte arrived is loaded for sure.
+        # -- received bytes. urx.o.payload holds a byte for a whole byte time (until the next
+        # one is complete), so it is used where it is, and everything about a byte happens in
+        # the cycles after its o.valid pulse: got (+1), got2 (+2, the frame FSM decides),
+        # shift (+3, buf takes the byte), last (+4, hold takes buf). (No reset on these
+        # pipeline registers: they follow urx, which has one.)
+        m.d.comb += urx.o.ready.eq(1)
+        byte = urx.o.payload
+        got, got2 = Signal(reset_less=True), Signal(reset_less=True)
+        nib_lo, nib_hi, is_sync = (Signal(reset_less=True) for _ in range(3))  # 0xA5 in 2 LUTs
+        m.d.sync += [got.eq(urx.o.valid), got2.eq(got),
+                     nib_lo.eq(byte[:4] == (SYNC_BYTE & 15)),
+                     nib_hi.eq(byte[4:] == SYNC_BYTE >> 4), is_sync.eq(nib_lo & nib_hi)]
+
+        # -- the frame FSM, evaluated once per byte (clock enable got2). The inter-byte timeout
+        # restarts on every byte and `elapsed` says that the next byte comes too late (more
+        # than timeout_cycles + 1 cycles after this one), so a stale frame is simply one that
+        # the next byte cannot continue: that byte may start a new frame if it is 0xA5.
+        # collecting and the counters have no reset: they start at 0 / loaded from their
+        # initial values, and a clock enable with a reset would need a LUT.
+        collecting = Signal(reset_less=True)      # a request frame is open
+        idle = _Timeout(self._timeout + 1, name="idle")
+        idle.drive(m, got2, early=got)
+        in_frame = collecting & ~idle.elapsed
+        # request bytes still to come: loaded on a byte outside a frame (if it is 0xA5, the
+        # frame starts), steps on each byte of the frame, at its end when the next byte is
+        # the frame's last
+        to_go = _LFSRCounter(n_in - 1, name="to_go")
+        to_go.drive(m, [(~in_frame, n_in - 1)], enable=got2)
+        with m.If(got2):
+            m.d.sync += collecting.eq(_sel([(in_frame, ~to_go.at_end)], is_sync))
+
+        # -- request assembly: shift bytes in from the top; after n_in bytes byte 0 is at the
+        # LSBs. The wide registers (buf, hold: 8*n_in bits each) have flip-flops as clock
+        # enables (shift, last). A frame whose last byte finds the holding register free is
+        # loaded for sure: nothing else can fill it in between.
         buf = Signal(8 * n_in, reset_less=True)
         hold = Signal(8 * n_in, reset_less=True)
         hold_valid = Signal()
-        to_go = _timer(n_in)                     # request bytes still to come, minus 2
-        idle = _timer(self._timeout)             # expiry = its sign bit, not idle == timeout
-        shift = Signal()                          # buf takes byte_q this cycle
-        byte_q = Signal(8, reset_less=True)
-        last = Signal()                           # ... and it is the frame's last byte, accepted
-        load = Signal()                           # hold takes buf this cycle
-        m.d.comb += urx.o.ready.eq(1)
+        shift = Signal(reset_less=True)           # buf takes the byte
+        final = Signal(reset_less=True)           # ... the frame's last one
+        last = Signal(reset_less=True)            # hold takes buf
         m.d.comb += [in_value.eq(hold[:len(in_value)]), net.i.valid.eq(hold_valid)]
-        taken = net.i.valid & net.i.ready
-        m.d.sync += [shift.eq(0), last.eq(0), load.eq(last)]
+        m.d.sync += [shift.eq(got2 & in_frame), final.eq(got2 & in_frame & to_go.at_end),
+                     last.eq(final & ~hold_valid),
+                     hold_valid.eq(last | hold_valid & ~net.i.ready),
+                     self.overrun.eq(self.overrun | final & hold_valid | urx.overrun),
+                     self.framing_error.eq(self.framing_error | urx.framing_error)]
         with m.If(shift):
-            m.d.sync += buf.eq(Cat(buf[8:], byte_q) if n_in > 1 else byte_q)
-        with m.If(load):
-            m.d.sync += [hold.eq(buf), hold_valid.eq(1)]
-        with m.Elif(taken):
-            m.d.sync += hold_valid.eq(0)
-        with m.If(urx.overrun):
-            m.d.sync += self.overrun.eq(1)
-        with m.If(urx.framing_error):
-            m.d.sync += self.framing_error.eq(1)
+            m.d.sync += buf.eq(Cat(buf[8:], byte) if n_in > 1 else byte)
+        with m.If(last):
+            m.d.sync += hold.eq(buf)
 
-        # one register stage between the receiver and the frame FSM: the sync-byte test is a
-        # flip-flop by the time the FSM reads it
-        got = Signal()
-        byte = Signal(8, reset_less=True)
-        is_sync = Signal()
-        m.d.sync += [got.eq(urx.o.valid), byte.eq(urx.o.payload),
-                     is_sync.eq(urx.o.valid & (urx.o.payload == SYNC_BYTE))]
-        with m.FSM():
-            with m.State("WAIT_SYNC"):
-                with m.If(is_sync):
-                    m.d.sync += [to_go.eq(n_in - 2), idle.eq(self._timeout - 1)]
-                    m.next = "COLLECT"
-            with m.State("COLLECT"):
-                with m.If(got):
-                    m.d.sync += [shift.eq(1), byte_q.eq(byte), to_go.eq(to_go - 1),
-                                 idle.eq(self._timeout - 1)]
-                    with m.If(to_go[-1]):                # the frame's last byte
-                        # hold is free in two cycles if it is free now (decided on flip-flops
-                        # only, not on the network's ready)
-                        with m.If(~hold_valid):
-                            m.d.sync += last.eq(1)
-                        with m.Else():
-                            m.d.sync += self.overrun.eq(1)
-                        m.next = "WAIT_SYNC"
-                with m.Elif(idle[-1]):
-                    m.next = "WAIT_SYNC"
-                with m.Else():
-                    m.d.sync += idle.eq(idle - 1)
-
-        # -- reply: latch the prediction (freeing the network), send header and bytes
+        # -- reply. The prediction goes to `res` at once (freeing the network; o.ready is a
+        # flip-flop, ~res_valid), then with the header byte into the shift register obuf at a
+        # bit boundary of the transmitter (its i.ready pulse, a flip-flop, is obuf's clock
+        # enable), and out one byte per ready pulse. `pending` holds one bit per byte still to
+        # send as a thermometer code: its bit 0 is the transmitter's i.valid, so no byte
+        # counter or comparison is needed. A handshake is folded into each bit's own LUT
+        # (valid, ready, new bit, old bit) instead of a shared clock enable.
         out_value = Value.cast(net.o.payload)
         ext = Signal(signed(8 * n_out) if out_value.shape().signed else unsigned(8 * n_out))
         m.d.comb += ext.eq(out_value)
-        obuf = Signal(8 * n_out, reset_less=True)
-        left = Signal(range(n_out + 1))
-        busy = Signal()                           # obuf holds a reply: a flip-flop, so that
-        m.d.comb += net.o.ready.eq(~busy)         # o.ready reaches the network's queue fast
-        with m.If(net.o.valid & ~busy):
-            m.d.sync += [obuf.eq(ext), busy.eq(1)]
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(busy):
-                    m.next = "HEADER"
-            with m.State("HEADER"):
-                m.d.comb += [utx.i.payload.eq(REPLY_BYTE), utx.i.valid.eq(1)]
-                with m.If(utx.i.ready):
-                    m.d.sync += left.eq(n_out)
-                    m.next = "DATA"
-            with m.State("DATA"):
-                m.d.comb += [utx.i.payload.eq(obuf[:8]), utx.i.valid.eq(1)]
-                with m.If(utx.i.ready):
-                    m.d.sync += left.eq(left - 1)
-                    if n_out > 1:
-                        m.d.sync += obuf.eq(obuf >> 8)
-                    with m.If(left == 1):
-                        m.d.sync += busy.eq(0)
-                        m.next = "IDLE"
+        res = Signal(8 * n_out, reset_less=True)
+        res_valid = Signal()
+        take = net.o.valid & ~res_valid
+        m.d.sync += res.eq(Cat(*(_sel([(take, ext[i])], res[i]) for i in range(8 * n_out))))
+        obuf = Signal(8 * (n_out + 1), reset_less=True)
+        pending = Signal(n_out + 1, reset_less=True)
+        busy = pending[0]
+        m.d.comb += [net.o.ready.eq(~res_valid), utx.i.valid.eq(busy),
+                     utx.i.payload.eq(obuf[:8])]
+        tick = utx.i.ready
+        # res_valid: set on a take, cleared when obuf takes res (a tick while not busy)
+        m.d.sync += res_valid.eq(take | res_valid & ~(tick & ~busy))
+        new = Cat(C(REPLY_BYTE, 8), res)
+        with m.If(tick):
+            m.d.sync += [
+                obuf.eq(Cat(*(_sel([(busy, obuf[i + 8] if i + 8 < len(obuf) else 0)], new[i])
+                              for i in range(len(obuf))))),
+                pending.eq(Cat(*(_sel([(busy, pending[i + 1] if i < n_out else 0)], res_valid)
+                                 for i in range(n_out + 1)))),
+            ]
         return m
 
 
 class BoardTop(Elaboratable):
     """Platform top level: ``UARTNetworkTop`` on the board's ``uart`` 0, sticky error flags on
-    ``led`` 0 (overrun) and ``led`` 1 (framing error) when the board has them.
+    ``led`` 0 (overrun) and ``led`` 1 (framing error) when the board has them. On iCE40 boards
+    clocked from a pin it also makes the ``sync`` domain (see :class:`_ICE40SyncDomain`).
 
     Parameters
     ----------
@@ -205,6 +210,10 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         clk_hz = platform.default_clk_frequency
+        if _needs_own_sync_domain(platform):
+            # defined here, driven in a submodule named like the platform's (cd_sync.clk)
+            m.domains.sync = ClockDomain("sync")
+            m.submodules.cd_sync = _ICE40SyncDomain()
         div = uart_divisor(clk_hz, self.baud)
         m.submodules.link = link = UARTNetworkTop(
             self.circuit, div, timeout_cycles=max(div * 20, int(clk_hz * self.timeout_s)))
@@ -219,4 +228,43 @@ class BoardTop(Elaboratable):
                 continue
             m.submodules[f"led{k}"] = buf = io.Buffer("o", led)
             m.d.comb += buf.o.eq(flag)
+        return m
+
+
+def _needs_own_sync_domain(platform):
+    from amaranth.vendor import SiliconBluePlatform
+    return (isinstance(platform, SiliconBluePlatform)
+            and platform.default_clk not in (None, "SB_HFOSC", "SB_LFOSC"))
+
+
+class _ICE40SyncDomain(Elaboratable):
+    """Clock and reset of the ``sync`` domain for iCE40 boards clocked from a pin, made here
+    instead of by the platform: the same clock and the same power-on reset (held for 15 us,
+    for the iCE40 BRAM erratum explained in ``amaranth.vendor.SiliconBluePlatform``; ORed with
+    the board's reset button if there is one), but the platform's reset timer is an up-counter
+    with a carry chain and a comparison into a clock enable, clocked with everything else
+    (about 90 MHz on an UP5K, the critical path of a build of the link alone). Here it is an
+    :class:`_LFSRCounter` running from its initial state, and the reset a flip-flop."""
+
+    def elaborate(self, platform):
+        from amaranth.lib.cdc import ResetSynchronizer
+        m = Module()
+        clk_io = platform.request(platform.default_clk, dir="-")
+        m.submodules.clk_buf = clk_buf = io.Buffer("i", clk_io)
+        m.d.comb += ClockSignal("sync").eq(clk_buf.i)
+        delay = int(15e-6 * platform.default_clk_frequency)
+        timer = _LFSRCounter(max(delay, 1), name="por")     # reset-less registers
+        timer.drive(m, [])
+        # the reset is a flip-flop that starts at 0 (iCE40 flip-flops power up as 0: one that
+        # starts at 1 is stored inverted, and the inverter LUT would drive every reset pin).
+        # So the reset is asserted from the first edge until the timer's end, not in the very
+        # first cycle, in which every register holds its initial value (= its reset value).
+        done, por = Signal(reset_less=True), Signal(reset_less=True)
+        m.d.sync += [done.eq(done | timer.at_end), por.eq(~done & ~timer.at_end)]
+        if platform.default_rst is not None:
+            rst_io = platform.request(platform.default_rst, dir="-")
+            m.submodules.rst_buf = rst_buf = io.Buffer("i", rst_io)
+            m.submodules.reset_sync = ResetSynchronizer(por | rst_buf.i, domain="sync")
+        else:
+            m.d.comb += ResetSignal("sync").eq(por)
         return m

@@ -25,6 +25,7 @@ class LayerEstimate:
     adder_terms: int
     luts: int
     max_width: int
+    shared_nodes: int = 0
 
     def to_dict(self):
         return dict(self.__dict__)
@@ -80,6 +81,19 @@ def _tree(nodes, select_leaves=False):
     return nodes[0], cost
 
 
+def _shared_cost(shared, in_ranges):
+    """``(LUT bits, ranges extended by the nodes)`` of a layer's shared sum nodes: one adder
+    each, ``x_a + (x_b << d)`` (its low ``d`` bits are wires)."""
+    ranges = list(in_ranges)
+    cost = 0
+    for sn in shared:
+        (alo, ahi), (blo, bhi) = ranges[sn.a], ranges[sn.b]
+        _, c = _tree([_Node(alo, ahi, 0), _Node(blo << sn.shift, bhi << sn.shift, sn.shift)])
+        cost += c
+        ranges.append((sn.lo, sn.hi))
+    return cost, ranges
+
+
 def _neuron_cost(p, in_ranges):
     def leaf(i, k):
         lo, hi = in_ranges[i]
@@ -109,8 +123,11 @@ def estimate_plan(net, plan, *, scheduled=False):
     ranges = [(0, net.max_input)] * net.n_features
     layers = []
     total = 0
+    n_shared = plan.shared_nodes
     for l, layer in enumerate(plan.layers):
-        luts, width, terms = 0, 0, 0
+        shared = plan.layer_shared(l)
+        luts, ranges = _shared_cost(shared, ranges)
+        width, terms = 0, 2 * len(shared)
         for p in layer:
             if p.constant is not None:
                 continue
@@ -120,7 +137,7 @@ def estimate_plan(net, plan, *, scheduled=False):
             terms += len(p.pos_terms) + len(p.neg_terms)
         layers.append(LayerEstimate(f"hidden{l}", len(layer),
                                     sum(p.constant is not None for p in layer), terms, luts,
-                                    width))
+                                    width, len(shared)))
         total += luts
         ranges = [(0, 1) if p.constant is None else (p.constant, p.constant) for p in layer]
     luts, width, terms = 0, 0, 0
@@ -155,12 +172,21 @@ def estimate_plan(net, plan, *, scheduled=False):
         out_w = idx_w
     elif net.task == "regression":
         out_w = width
-    return ResourceEstimate(luts=total, ffs=out_w + 1, carry=total, layers=layers)
+    notes = [f"{n_shared} shared sum node(s) of common term pairs"] if n_shared else []
+    return ResourceEstimate(luts=total, ffs=out_w + 1, carry=total, layers=layers, notes=notes)
 
 
 def uart_overhead(request_bytes, reply_bytes, divisor):
-    """``(luts, ffs)`` of the UART link of :mod:`.board_top` (calibrated on iCE40 builds)."""
-    timer = max(1, (divisor * 3 // 2).bit_length())
-    ffs = 2 * 8 * (request_bytes - 1) + 8 * (reply_bytes - 1) + 2 * timer + 16 + 40 + 20
-    luts = 8 * (request_bytes - 1) + 4 * (reply_bytes - 1) + 4 * timer + 80
+    """``(luts, ffs)`` of the UART link of :mod:`.board_top` (calibrated on out-of-context
+    Yosys runs for iCE40 and ECP5, 20 ms timeout at the board clock).
+
+    The link has no carry chains: its bit timers are LFSR counters of ``timer`` bits with
+    about ``2 * timer`` flip-flops and LUTs each; every request byte costs two 8-bit registers
+    with flip-flop clock enables (no LUTs), every reply byte a capture and a shift register
+    with one LUT per bit."""
+    # the two-tap LFSR widths of uart._LFSR_TAPS (not imported: this module has no Amaranth)
+    widths = (2, 3, 4, 5, 6, 7, 9, 10, 11, 15, 17, 18, 20, 21, 22, 23)
+    timer = min((n for n in widths if 2 ** n - 1 >= divisor), default=widths[-1])
+    ffs = 16 * (request_bytes - 1) + 17 * (reply_bytes - 1) + 4 * timer + 112
+    luts = (request_bytes - 1) + 15 * (reply_bytes - 1) + 4 * timer + 100
     return luts, ffs
