@@ -3,6 +3,9 @@
 the integer reference model."""
 import numpy as np
 import pytest
+from amaranth import *
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from thresh2hw.hdl import ThresholdNetworkCircuit
@@ -20,9 +23,10 @@ PERIOD = 1e-8
 DIV = 4                      # clock cycles per UART bit: the fastest the receiver supports
 
 
-def run_link(top, stream_bytes, n_replies, *, div=DIV, gaps=None, max_cycles=None):
+def run_link(top, stream_bytes, n_replies, *, div=DIV, gaps=None, max_cycles=None, flags=None):
     """Drive ``stream_bytes`` onto ``top.rx`` as 8N1 frames, ``div`` cycles per bit, and decode
-    the bytes appearing on ``top.tx``; ``gaps`` maps a byte index to idle cycles before it."""
+    the bytes appearing on ``top.tx``; ``gaps`` maps a byte index to idle cycles before it.
+    ``flags`` (a dict) receives the sticky ``overrun`` and ``framing_error`` at the end."""
     gaps = gaps or {}
     got = []
     sim = Simulator(top)
@@ -44,6 +48,8 @@ def run_link(top, stream_bytes, n_replies, *, div=DIV, gaps=None, max_cycles=Non
                 break
             await ctx.tick()
         await ctx.tick().repeat(12 * div)           # no extra bytes may follow
+        if flags is not None:
+            flags.update(overrun=ctx.get(top.overrun), framing_error=ctx.get(top.framing_error))
 
     async def monitor(ctx):                         # an independent 8N1 receiver on tx
         while True:
@@ -180,6 +186,52 @@ def test_other_architectures_behind_the_link(rng, arch):
     net = random_network(rng, d=5, hidden=(4, 3), n_out=3, input_bits=4)
     Q = np.vstack([adversarial_vectors(net, rng)[:6], random_vectors(net, 6, rng)])
     check_link(net, Q, circuit=build_circuit(net, **arch))
+
+
+class _SlowLatch(wiring.Component):
+    """A stand-in for a folded circuit (it latches its input on transfer, so the link keeps no
+    holding register for it) that echoes its input ``busy`` cycles later and accepts nothing
+    in between: requests arriving meanwhile must be dropped whole, never delivered torn."""
+    architecture = "folded"
+
+    def __init__(self, width, busy):
+        self._busy = busy
+        super().__init__({"i": In(stream.Signature(width)), "o": Out(stream.Signature(width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        left = Signal(range(self._busy + 1))
+        data = Signal.like(self.i.payload)
+        m.d.comb += self.i.ready.eq((left == 0) & ~self.o.valid)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [data.eq(self.i.payload), left.eq(self._busy)]
+        with m.Elif(left == 1):
+            m.d.sync += [self.o.payload.eq(data), self.o.valid.eq(1), left.eq(0)]
+        with m.Elif(left != 0):
+            m.d.sync += left.eq(left - 1)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        return m
+
+
+@pytest.mark.parametrize("busy", [130, 170, 210, 300])
+def test_latching_circuit_drops_whole_requests_while_busy(busy):
+    """Behind a circuit that latches its input, a request waits in the assembly register; the
+    next request's bytes arriving meanwhile drop that request whole (overrun). Echoed payloads
+    show exactly which requests arrived, and that none was torn."""
+    top = UARTNetworkTop(_SlowLatch(16, busy), DIV)           # a frame is 120 cycles
+    sent = [0x1111 * (k + 1) for k in range(8)]
+    stream_bytes = b"".join(bytes([0xA5, v & 255, v >> 8]) for v in sent)
+    flags = {}
+    data = run_link(top, stream_bytes, 8, flags=flags, max_cycles=20000)
+    assert len(data) % 3 == 0 and data[::3] == bytes([0x5A]) * (len(data) // 3)
+    got = [data[k + 1] | data[k + 2] << 8 for k in range(0, len(data), 3)]
+    assert got[0] == sent[0] and len(got) >= 2, got
+    idx = [sent.index(v) for v in got]                  # every echo is a request, whole
+    assert idx == sorted(set(idx)), idx                 # in order, none twice
+    assert flags["overrun"] == (len(got) < len(sent)) and flags["framing_error"] == 0
+    if busy > 240:                                      # longer than two frames: drops
+        assert len(got) < len(sent)
 
 
 # -- exact timing of the timers, the transmitter and the receiver ------------------------------

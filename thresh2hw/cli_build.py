@@ -219,6 +219,13 @@ def cmd_build(args, log):
     log(f"[done]     {rec['luts']} LUTs, {rec['ffs']} FFs, {rec['carry']} carry{fm}; "
         f"{rec['build_seconds']:.1f} s; {os.path.join(args.out, 'build.json')}"
         + (f", {rec['bitstream']}" if rec.get("bitstream") else ""))
+    clk = rec.get("board_clock_mhz")
+    if rec.get("fmax_mhz") and clk and rec["fmax_mhz"] < clk:
+        # --target-mhz lets nextpnr miss its target; missing the board clock itself means
+        # the bitstream will not run reliably, which must not pass silently
+        log(f"[warning]  Fmax {rec['fmax_mhz']:.1f} MHz is below the board clock of {clk:g} MHz:"
+            f" this bitstream will not run reliably; add register cuts (--arch pipelined "
+            f"--pipeline-stages N)")
     return 0
 
 

@@ -26,7 +26,9 @@ after the previous byte's start bit still belongs to the frame, one cycle later 
 (and may begin a new frame if it is 0xA5). So a host can always resynchronise by pausing. One
 assembled request waits in a holding register while the network is busy; a request completing
 while the holding register is still full is dropped and sets the sticky ``overrun`` flag (on a
-board LED if there is one). A host that keeps no more requests in flight than the link can
+board LED if there is one). (A folded circuit latches its input itself, so for it the request
+waits in the assembly register: a request whose bytes arrive while the previous one has not
+been taken yet is dropped whole, with ``overrun``.) A host that keeps no more requests in flight than the link can
 absorb (``thresh2hw predict --serial`` does) never loses a frame.
 """
 from amaranth import *
@@ -140,21 +142,37 @@ class UARTNetworkTop(wiring.Component):
         # enables (shift, last). A frame whose last byte finds the holding register free is
         # loaded for sure: nothing else can fill it in between.
         buf = Signal(8 * n_in, reset_less=True)
-        hold = Signal(8 * n_in, reset_less=True)
-        hold_valid = Signal()
         shift = Signal(reset_less=True)           # buf takes the byte
         final = Signal(reset_less=True)           # ... the frame's last one
-        last = Signal(reset_less=True)            # hold takes buf
-        m.d.comb += [in_value.eq(hold[:len(in_value)]), net.i.valid.eq(hold_valid)]
-        m.d.sync += [shift.eq(got2 & in_frame), final.eq(got2 & in_frame & to_go.at_end),
-                     last.eq(final & ~hold_valid),
-                     hold_valid.eq(last | hold_valid & ~net.i.ready),
-                     self.overrun.eq(self.overrun | final & hold_valid | urx.overrun),
-                     self.framing_error.eq(self.framing_error | urx.framing_error)]
+        m.d.sync += self.framing_error.eq(self.framing_error | urx.framing_error)
+        if getattr(net, "architecture", None) == "folded":
+            # The folded circuit copies its input on transfer, so a holding register would
+            # be a third copy of the vector (a UP5K cannot spare those flip-flops): the
+            # request waits in buf itself. A byte arriving while it waits is not shifted in,
+            # and its whole frame is dropped (overrun), never delivered torn.
+            full = Signal()
+            bad = Signal(reset_less=True)         # the open frame lost a byte
+            blocked = got2 & in_frame & full
+            with m.If(got2):
+                m.d.sync += bad.eq(in_frame & (bad | full))
+            m.d.comb += [in_value.eq(buf[:len(in_value)]), net.i.valid.eq(full)]
+            m.d.sync += [shift.eq(got2 & in_frame & ~full),
+                         final.eq(got2 & in_frame & to_go.at_end & ~full & ~bad),
+                         full.eq(final | full & ~net.i.ready),
+                         self.overrun.eq(self.overrun | blocked | urx.overrun)]
+        else:
+            hold = Signal(8 * n_in, reset_less=True)
+            hold_valid = Signal()
+            last = Signal(reset_less=True)        # hold takes buf
+            m.d.comb += [in_value.eq(hold[:len(in_value)]), net.i.valid.eq(hold_valid)]
+            m.d.sync += [shift.eq(got2 & in_frame), final.eq(got2 & in_frame & to_go.at_end),
+                         last.eq(final & ~hold_valid),
+                         hold_valid.eq(last | hold_valid & ~net.i.ready),
+                         self.overrun.eq(self.overrun | final & hold_valid | urx.overrun)]
+            with m.If(last):
+                m.d.sync += hold.eq(buf)
         with m.If(shift):
             m.d.sync += buf.eq(Cat(buf[8:], byte) if n_in > 1 else byte)
-        with m.If(last):
-            m.d.sync += hold.eq(buf)
 
         # -- reply. The prediction goes to `res` at once (freeing the network; o.ready is a
         # flip-flop, ~res_valid), then with the header byte into the shift register obuf at a
