@@ -164,7 +164,8 @@ def test_threshold_off_by_one_is_caught(arch, params):
     ({"architecture": "folded", "pipeline_stages": 2},
      "pipeline_stages applies only to architecture='pipelined', not 'folded'"),
     ({"architecture": "pipelined", "stages": 2},
-     r"unknown circuit parameter 'stages' \(known: pipeline_stages, fold, flow_control\)"),
+     r"unknown circuit parameter 'stages' \(known: pipeline_stages, fold, flow_control, "
+     r"share_terms\)"),
     ({"architecture": "pipelined", "flow_control": "skid"},
      "flow_control must be one of stall, credit, not 'skid'"),
     ({"architecture": "folded", "flow_control": "credit"},

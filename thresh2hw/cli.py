@@ -50,7 +50,8 @@ class _Parser(argparse.ArgumentParser):
 #: messages stay Python-facing; the CLI rephrases them (``_cli_terms``).
 _CLI_TERMS = ((re.compile(r"\barchitecture='(\w+)'"), r"--arch \1"),
               (re.compile(r"(?<![-\w])(pipeline_stages|fold|beta_cv|n_arrangements|input_bits|"
-                          r"weight_bits|output_bits|lattice_bits|layer_width|flow_control)\b(=?)"),
+                          r"weight_bits|output_bits|lattice_bits|layer_width|flow_control|"
+                          r"share_terms)\b(=?)"),
                lambda m: "--" + m[1].replace("_", "-") + (" " if m[2] else "")))
 
 
@@ -168,6 +169,10 @@ def _add_arch_options(p):
                    help="pipelined: back-pressure by a global stall (default; latency N+1) or "
                         "by credit, free-running stages into an output queue (higher Fmax on "
                         "large datapaths; latency N+2); implies --arch pipelined")
+    g.add_argument("--share-terms", action="store_true", default=None,
+                   help="combinational and pipelined: build the sums of input pairs that "
+                        "recur across a layer's neurons once and share them (fewer adders; "
+                        "not with --arch folded)")
 
 
 def _arch_params(args, net=None):
@@ -175,7 +180,8 @@ def _arch_params(args, net=None):
     ``net`` when given)."""
     params = {k: v for k, v in (("pipeline_stages", args.pipeline_stages),
                                 ("fold", args.fold),
-                                ("flow_control", getattr(args, "flow_control", None)))
+                                ("flow_control", getattr(args, "flow_control", None)),
+                                ("share_terms", getattr(args, "share_terms", None)))
               if v is not None}
     if net is not None and params.get("fold", 1) > net.n_features:
         # a larger K would only add idle input lanes: reject it rather than build them

@@ -45,6 +45,7 @@ valid/ready stream interface and all bit-exact to :meth:`IntegerNetwork.forward`
 Latency counts clock edges: an input transferred on edge ``e`` makes its output valid right
 after edge ``e + latency - 1`` (so the combinational circuit has latency 1).
 """
+import heapq
 from bisect import bisect_left
 from dataclasses import dataclass, replace
 from numbers import Integral
@@ -81,15 +82,47 @@ def output_shape(net, plan=None):
     return shape_for(s.lo, s.hi)
 
 
-def _neuron(m, name, p, inputs):
+def _level_tree(leaves, add):
+    """Sum ``leaves``, ``[(level, node)]``, always adding the two shallowest first (ties: the
+    earliest), so that deeper leaves (shared nodes) enter the tree late and its depth is the
+    least possible for them. ``add(a, b)`` returns ``(level, node)``. Returns a node, or None
+    for no leaves."""
+    heap = [(lvl, n, node) for n, (lvl, node) in enumerate(leaves)]
+    if not heap:
+        return None
+    heapq.heapify(heap)
+    n = len(heap)
+    while len(heap) > 1:
+        _, _, a = heapq.heappop(heap)
+        _, _, b = heapq.heappop(heap)
+        lvl, node = add(a, b)
+        heapq.heappush(heap, (lvl, n, node))
+        n += 1
+    return heap[0][2]
+
+
+def _neuron(m, name, p, inputs, levels=None):
     """``1[pos - neg >= T]`` as two unsigned shift-and-add trees and one comparator: tested as
-    ``pos >= neg + T`` (or ``pos + (-T) >= neg``) so no signed adder is needed."""
+    ``pos >= neg + T`` (or ``pos + (-T) >= neg``) so no signed adder is needed.
+
+    ``levels``: the adder depth of each input (with shared nodes): the trees then add the
+    shallowest operands first (:func:`_level_tree`) instead of in a fixed balanced order."""
     if p.constant is not None:
         return const_term(p.constant)
-    pos = adder_tree(Term(inputs[i].value << k, inputs[i].lo << k, inputs[i].hi << k)
-                     for i, k in p.pos_terms)
-    neg = adder_tree(Term(inputs[i].value << k, inputs[i].lo << k, inputs[i].hi << k)
-                     for i, k in p.neg_terms)
+
+    def tree(terms):
+        leaves = [Term(inputs[i].value << k, inputs[i].lo << k, inputs[i].hi << k)
+                  for i, k in terms]
+        if levels is None:
+            return adder_tree(leaves)
+
+        def add(a, b):
+            t = adder_tree([a[1], b[1]])
+            return max(a[0], b[0]) + 1, (max(a[0], b[0]) + 1, t)
+        top = _level_tree([(levels[i], (levels[i], t)) for (i, _), t in zip(terms, leaves)],
+                          add)
+        return const_term(0) if top is None else top[1]
+    pos, neg = tree(p.pos_terms), tree(p.neg_terms)
     if p.threshold >= 0:
         lhs, rhs = pos, adder_tree([neg, const_term(p.threshold)])
     else:
@@ -97,6 +130,22 @@ def _neuron(m, name, p, inputs):
     fire = Signal(name=name)
     m.d.comb += fire.eq(lhs.value >= rhs.value)
     return Term(fire, 0, 1)
+
+
+def _shared(m, l, nodes, terms):
+    """``(terms, levels)``: ``terms`` followed by layer ``l``'s shared sum nodes
+    (:class:`.plan.SharedNode`), each built once as a signal of its exact width, and the adder
+    depth of each (None without shared nodes)."""
+    if not nodes:
+        return terms, None
+    terms = list(terms)
+    levels = [0] * len(terms)
+    for idx, sn in enumerate(nodes):
+        s = Signal(shape_for(sn.lo, sn.hi), name=f"h{l}_share{idx}")
+        m.d.comb += s.eq(terms[sn.a].value + (terms[sn.b].value << sn.shift))  # exact: [lo, hi]
+        terms.append(Term(s, sn.lo, sn.hi))
+        levels.append(max(levels[sn.a], levels[sn.b]) + 1)
+    return terms, levels
 
 
 def _table(index_bits, table, lo, hi):
@@ -274,12 +323,37 @@ class _Schedule:
             nodes = nxt
         return nodes[0]
 
-    def neuron(self, p, inputs, name=None):
-        """``1[pos >= neg + T]`` (or ``pos + (-T) >= neg``), as in the combinational circuit."""
+    def shared(self, l, shared, inputs):
+        """``inputs`` followed by layer ``l``'s shared sum nodes: each one adder (one logic
+        level past its operands), a named signal read by every tree that uses it."""
+        nodes = list(inputs)
+        for idx, sn in enumerate(shared):
+            a, b = nodes[sn.a], self.shifted(nodes[sn.b], sn.shift)
+            nodes.append(self.op([a, b], sn.lo, sn.hi,
+                                 lambda x, y, lo=sn.lo, hi=sn.hi: fit_range(x + y, lo, hi),
+                                 name=f"h{l}_share{idx}"))
+        return nodes
+
+    def level_tree(self, nodes):
+        """The sum of ``nodes`` adding the shallowest two first (:func:`_level_tree`)."""
+        def key(node):
+            return -1 if node.level is None else node.level
+
+        def add(a, b):
+            s = self.add(a, b)
+            return key(s), s
+        top = _level_tree([(key(n), n) for n in nodes], add)
+        return _const_node(0) if top is None else top
+
+    def neuron(self, p, inputs, name=None, by_level=False):
+        """``1[pos >= neg + T]`` (or ``pos + (-T) >= neg``), as in the combinational circuit.
+        ``by_level`` (layers with shared nodes): the trees add the shallowest operands
+        first."""
         if p.constant is not None:
             return _const_node(p.constant)
-        pos = self.tree(self.shifted(inputs[i], k) for i, k in p.pos_terms)
-        neg = self.tree(self.shifted(inputs[i], k) for i, k in p.neg_terms)
+        tree = self.level_tree if by_level else self.tree
+        pos = tree(self.shifted(inputs[i], k) for i, k in p.pos_terms)
+        neg = tree(self.shifted(inputs[i], k) for i, k in p.neg_terms)
         if not p.neg_terms:                             # pos >= T
             return self.compare_const(pos, p.threshold, True, name)
         if not p.pos_terms:                             # 0 >= neg + T: neg <= -T
@@ -385,7 +459,10 @@ class _Schedule:
         """Layers ``first_layer..`` on ``inputs``, then the scores and the decision."""
         nodes = inputs
         for l, layer in enumerate(plan.layers[first_layer:], first_layer):
-            nodes = [self.neuron(p, nodes, f"h{l}_{j}") for j, p in enumerate(layer)]
+            shared = plan.layer_shared(l)
+            nodes = self.shared(l, shared, nodes)
+            nodes = [self.neuron(p, nodes, f"h{l}_{j}", by_level=bool(shared))
+                     for j, p in enumerate(layer)]
         score_plans = plan.scores
         if net.task == "multiclass" and len(score_plans) <= ALL_PAIRS_MAX:
             # one common bias (folded into each score's first leaf table, free) makes every
@@ -415,8 +492,10 @@ def _cuts(levels, stages):
     return [(2 * i * levels + stages + 1) // (2 * (stages + 1)) for i in range(1, stages + 1)]
 
 
-def _resolve(network, architecture, pipeline_stages, fold, flow_control=None):
-    """Validate the parameters: ``(plan, logic levels, pipeline stages, fold, flow_control)``."""
+def _resolve(network, architecture, pipeline_stages, fold, flow_control=None,
+             share_terms=None):
+    """Validate the parameters: ``(plan, logic levels, pipeline stages, fold, flow_control,
+    share_terms)``."""
     if not isinstance(network, IntegerNetwork):
         raise TypeError(f"network must be an IntegerNetwork, not {network!r}")
     if architecture not in ARCHITECTURES:
@@ -433,7 +512,15 @@ def _resolve(network, architecture, pipeline_stages, fold, flow_control=None):
     if flow_control not in (None,) + FLOW_CONTROL:
         raise ValueError(f"flow_control must be one of {', '.join(FLOW_CONTROL)}, not "
                          f"{flow_control!r}")
-    plan = plan_network(network)
+    if share_terms not in (None, False, True):
+        raise ValueError(f"share_terms must be True or False, not {share_terms!r}")
+    if share_terms and architecture == "folded":
+        raise ValueError("share_terms applies only to the combinational and pipelined "
+                         "architectures, not 'folded' (the folded first layer adds its "
+                         "features in different cycles: there are no sums of features to "
+                         "share)")
+    share_terms = bool(share_terms)
+    plan = plan_network(network, share_terms=share_terms)
     levels = _datapath_levels(network, plan)
     stages, n_max = 0, max(levels - 1, 0)
     if architecture == "pipelined":
@@ -448,7 +535,7 @@ def _resolve(network, architecture, pipeline_stages, fold, flow_control=None):
         fold = _check_int("fold", 1 if fold is None else fold, 1)
     if architecture == "pipelined":
         flow_control = flow_control or "stall"
-    return plan, levels, stages, fold, flow_control
+    return plan, levels, stages, fold, flow_control, share_terms
 
 
 def _check_int(name, value, lo):
@@ -506,6 +593,10 @@ class ThresholdNetworkCircuit(wiring.Component):
     flow_control : {"stall", "credit"}
         ``"pipelined"`` only: a global stall (default) or free-running stages with a
         credit-counted output queue (no enable fanout; one more cycle of latency).
+    share_terms : bool
+        Combinational and pipelined: build the pairs of shifted terms that recur across a
+        layer's adder trees once, as shared sum nodes (greedy common-subexpression
+        elimination, :func:`.plan.share_layer`). Default False. Bit-exact either way.
 
     Members
     -------
@@ -527,19 +618,21 @@ class ThresholdNetworkCircuit(wiring.Component):
     """
 
     def __new__(cls, network, *, architecture="combinational", pipeline_stages=None,
-                fold=None, flow_control=None, src_loc_at=0):
+                fold=None, flow_control=None, share_terms=None, src_loc_at=0):
         # Validate before the object exists, so a rejected parameter leaves no unused
         # elaboratable behind (Amaranth would warn about it).
-        resolved = _resolve(network, architecture, pipeline_stages, fold, flow_control)
+        resolved = _resolve(network, architecture, pipeline_stages, fold, flow_control,
+                            share_terms)
         self = super().__new__(cls, src_loc_at=src_loc_at + 1)
         self._resolved = resolved
         return self
 
     def __init__(self, network, *, architecture="combinational", pipeline_stages=None,
-                 fold=None, flow_control=None, src_loc_at=0):
+                 fold=None, flow_control=None, share_terms=None, src_loc_at=0):
         self._net = network
         self._arch = architecture
-        self._plan, self._levels, self._stages, self._fold, self._bp = self._resolved
+        (self._plan, self._levels, self._stages, self._fold, self._bp,
+         self._share) = self._resolved
         self._in_layout = data.ArrayLayout(unsigned(network.input_bits), network.n_features)
         super().__init__({
             "i": In(stream.Signature(self._in_layout)),
@@ -560,12 +653,19 @@ class ThresholdNetworkCircuit(wiring.Component):
 
     @property
     def params(self):
-        """The architecture parameters, as accepted by :func:`build_circuit`."""
+        """The architecture parameters, as accepted by :func:`build_circuit`
+        (``share_terms`` only when on)."""
+        share = {"share_terms": True} if self._share else {}
         if self._arch == "pipelined":
-            return {"pipeline_stages": self._stages, "flow_control": self._bp}
+            return {"pipeline_stages": self._stages, "flow_control": self._bp, **share}
         if self._arch == "folded":
             return {"fold": self._fold}
-        return {}
+        return share
+
+    @property
+    def share_terms(self):
+        """Whether the adder trees share common pairs of terms (:attr:`plan` ``.shared``)."""
+        return self._share
 
     @property
     def logic_levels(self):
@@ -645,7 +745,8 @@ class ThresholdNetworkCircuit(wiring.Component):
         net, plan = self._net, self._plan
         terms = [Term(x[k], 0, net.max_input) for k in range(net.n_features)]
         for l, layer in enumerate(plan.layers):
-            terms = [_neuron(m, f"h{l}_{j}", p, terms) for j, p in enumerate(layer)]
+            terms, levels = _shared(m, l, plan.layer_shared(l), terms)
+            terms = [_neuron(m, f"h{l}_{j}", p, terms, levels) for j, p in enumerate(layer)]
         scores = [_score(m, f"score{k}", p, terms) for k, p in enumerate(plan.scores)]
         if net.task == "multiclass":
             return _argmax(m, scores).value
@@ -789,13 +890,14 @@ class ThresholdNetworkCircuit(wiring.Component):
 def build_circuit(network, *, architecture="combinational", **params):
     """The circuit for ``network`` in the given architecture (see the module docstring).
 
-    ``params``: ``pipeline_stages`` and ``flow_control`` (pipelined) or ``fold`` (folded).
+    ``params``: ``pipeline_stages`` and ``flow_control`` (pipelined) or ``fold`` (folded);
+    ``share_terms`` (combinational and pipelined).
     The result has
     ``.network``, ``.plan``, ``.latency``, ``.initiation_interval`` and ``.architecture``.
     Raises ValueError with a one-line message for an unknown architecture or parameter.
     """
-    unknown = sorted(set(params) - {"pipeline_stages", "fold", "flow_control"})
+    unknown = sorted(set(params) - {"pipeline_stages", "fold", "flow_control", "share_terms"})
     if unknown:
         raise ValueError(f"unknown circuit parameter {unknown[0]!r} (known: pipeline_stages, "
-                         f"fold, flow_control)")
+                         f"fold, flow_control, share_terms)")
     return ThresholdNetworkCircuit(network, architecture=architecture, src_loc_at=1, **params)
