@@ -26,6 +26,8 @@ CONFIGS = [
     ("folded", {"fold": 1}),
     ("folded", {"fold": 3}),            # does not divide n_features: a ragged last cycle
     ("folded", {"fold": 64}),           # everything in one cycle
+    ("folded", {"fold": 3, "pipeline_stages": 1}),          # the tail registered once
+    ("folded", {"fold": 2, "pipeline_stages": "max"}),      # ... after every level
 ]
 IDS = [f"{a}-{'-'.join(f'{k}{v}' for k, v in p.items())}" for a, p in CONFIGS]
 
@@ -83,6 +85,8 @@ def test_constant_neurons_in_every_architecture():
     for arch, params in CONFIGS:
         if params.get("pipeline_stages") == 3:          # this network is only 2 levels deep
             params = {"pipeline_stages": 1}
+        if arch == "folded" and "pipeline_stages" in params:    # a 1-level tail: no cut
+            params = {**params, "pipeline_stages": "max"}
         assert check_circuit(net, Q, architecture=arch, **params).mismatches == 0, arch
 
 
@@ -115,6 +119,21 @@ def test_folded_initiation_interval_and_latency(fold):
     assert run.outputs.tolist() == net.forward(Q).tolist()
 
 
+def test_folded_tail_stages_add_latency_not_interval():
+    rng = np.random.default_rng(12)
+    net = random_network(rng, d=6, hidden=(5, 4), input_bits=3)
+    top = build_circuit(net, architecture="folded", fold=2, pipeline_stages="max")
+    assert top.pipeline_stages == top.max_pipeline_stages == top.logic_levels - 1 >= 2
+    for n in range(top.logic_levels):
+        c = build_circuit(net, architecture="folded", fold=2, pipeline_stages=n)
+        assert (c.latency, c.initiation_interval) == (3 + 1 + n, 3)
+        Q = random_vectors(net, 12, rng)
+        run = run_stream(c, Q)
+        assert (np.diff(run.in_edges) == 3).all() and (run.latencies == c.latency).all()
+        assert run.cycles == (len(Q) - 1) * 3 + 1 + c.latency
+        assert run.outputs.tolist() == net.forward(Q).tolist()
+
+
 def test_pipeline_latency_and_cuts():
     rng = np.random.default_rng(11)
     net = random_network(rng, d=8, hidden=(6, 5), input_bits=4)
@@ -125,11 +144,17 @@ def test_pipeline_latency_and_cuts():
     for n in range(L):
         c = build_circuit(net, architecture="pipelined", pipeline_stages=n)
         assert c.latency == n + 1 and c.initiation_interval == 1
-        # credit back-pressure adds the result register in front of its output queue
-        q = build_circuit(net, architecture="pipelined", pipeline_stages=n,
-                          flow_control="credit")
-        assert q.latency == (n + 2 if n else 1) and q.initiation_interval == 1
         assert len(set(c.cut_levels)) == n and all(1 <= k < L for k in c.cut_levels)
+        # credit back-pressure adds the result register in front of its output queue (and
+        # needs a stage: zero stages is the combinational circuit, which has no queue)
+        if n == 0:
+            with pytest.raises(ValueError, match="needs at least one pipeline stage"):
+                build_circuit(net, architecture="pipelined", pipeline_stages=0,
+                              flow_control="credit")
+        else:
+            q = build_circuit(net, architecture="pipelined", pipeline_stages=n,
+                              flow_control="credit")
+            assert q.latency == n + 2 and q.initiation_interval == 1
     # zero stages is the combinational circuit, register for register
     zero = build_circuit(net, architecture="pipelined", pipeline_stages=0)
     assert rtlil.convert(zero, emit_src=False) == \
@@ -161,8 +186,9 @@ def test_threshold_off_by_one_is_caught(arch, params):
     ({"architecture": "folded", "fold": 0}, "fold must be a positive integer, not 0"),
     ({"architecture": "folded", "fold": "2"}, "fold must be a positive integer, not '2'"),
     ({"fold": 2}, "fold applies only to architecture='folded', not 'combinational'"),
-    ({"architecture": "folded", "pipeline_stages": 2},
-     "pipeline_stages applies only to architecture='pipelined', not 'folded'"),
+    ({"architecture": "combinational", "pipeline_stages": 2},
+     "pipeline_stages applies only to architecture='pipelined' or architecture='folded', "
+     "not 'combinational'"),
     ({"architecture": "pipelined", "stages": 2},
      r"unknown circuit parameter 'stages' \(known: pipeline_stages, fold, flow_control, "
      r"share_terms\)"),

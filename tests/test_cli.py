@@ -392,8 +392,8 @@ def test_csv_line_numbers_count_quoted_line_breaks(tmp_path):
 
 @pytest.mark.parametrize("argv, needles", [
     (["--pipeline-stages", 999], ["--pipeline-stages must be at most"]),
-    (["--arch", "folded", "--pipeline-stages", 1],
-     ["--pipeline-stages applies only to --arch pipelined"]),
+    (["--arch", "combinational", "--pipeline-stages", 1],
+     ["--pipeline-stages applies only to --arch pipelined or --arch folded"]),
     (["--arch", "pipelined", "--fold", 2], ["--fold applies only to --arch folded"]),
 ])
 def test_architecture_errors_name_cli_options(capsys, tmp_path, model_file, argv, needles):
@@ -538,3 +538,37 @@ def test_every_option_help_shows_its_default():
     assert "(default: 0.2,0.1,0.05)" in helps["train", "--beta-grid"]
     assert helps["verify", "--exhaustive"].endswith("(default: auto)")
     assert helps["train", "--input-bits"].endswith("1..24 (default: 8)")
+
+
+def test_new_user_trial_build_and_label_checks(tmp_path, capsys):
+    """From a new-user trial: build checks --fold against the model and its output path before
+    any tool runs; --label with --no-label is refused; credit flow control needs a stage."""
+    import os
+    import numpy as np
+    from thresh2hw.cli import main
+    from thresh2hw.model import IntegerNetwork, OutputLayer, ThresholdLayer
+    net = IntegerNetwork(task="multiclass", input_bits=3,
+                         hidden=(ThresholdLayer(np.array([[1, -1, 2], [2, 1, -1]]),
+                                                np.array([1, 0])),),
+                         output=OutputLayer(np.array([[1, -1], [0, 2]]), np.array([0, 0])))
+    model = str(tmp_path / "m.json")
+    net.save(model)
+    (tmp_path / "afile").write_text("x")
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,c,y\n1,2,3,0\n")
+    cases = [
+        (["build", model, "--board", "none", "--device", "up5k", "-o", str(tmp_path / "o"),
+          "--fold", "9"], "--fold 9 is outside 1..3"),
+        (["build", model, "--board", "none", "--device", "up5k", "-o", str(tmp_path / "afile")],
+         "a file of that name exists"),
+        (["predict", model, str(csv), "--label", "y", "--no-label"], "give one of them"),
+        (["compile", model, "-o", str(tmp_path / "c"), "--pipeline-stages", "0",
+          "--flow-control", "credit"], "needs at least one pipeline stage"),
+    ]
+    for argv, needle in cases:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and needle in err, (argv, err)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "c").exists()
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".thresh2hw-build-")]

@@ -161,7 +161,9 @@ def _add_arch_options(p):
                         "datapath, one vector per cycle) or folded (K input features per cycle)")
     g.add_argument("--pipeline-stages", type=_stages, default=None, metavar="N",
                    help="pipelined: register cuts spread through the datapath, or 'max' "
-                        "(default 1; latency N+1); implies --arch pipelined")
+                        "(default 1; latency N+1); with --fold: cuts in the folded circuit's "
+                        "tail after the first layer (default 0; latency C+1+N); otherwise "
+                        "implies --arch pipelined")
     g.add_argument("--fold", type=_bits(1, 10 ** 6), default=None, metavar="K",
                    help="folded: input features per cycle, 1..n_features (default 1; a "
                         "vector takes ceil(features/K) cycles); implies --arch folded")
@@ -606,6 +608,9 @@ def cmd_compile(args, log):
 def _input_codes(args, net):
     if args.data is None:
         return np.zeros((0, net.n_features), dtype=np.int64), "no data"
+    if args.label is not None and args.no_label:
+        raise UserError("--label names a label column and --no-label says there is none: "
+                        "give one of them")
     X, _ = _load_data(args.data, args.label, has_label=not args.no_label)
     if args.codes:
         return _codes_for(net, X, args.data), "input"

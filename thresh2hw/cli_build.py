@@ -138,13 +138,18 @@ def cmd_build(args, log):
     args.baud = args.baud or 115200
     if args.json:
         _check_writable_file(args.json)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UserError(f"cannot create output directory {args.out}: a file of that name "
+                        f"exists")
+    _check_writable_file(os.path.join(args.out, "build.json") if os.path.isdir(args.out)
+                         else args.out)
     net = _load_model(args.model)
     try:
         for n in fpga._FAMILY_TOOLS[device.family][:1 if board is None else None]:
             toolchain.find_tool(n)
     except toolchain.ToolMissing as exc:
         raise UserError(str(exc)) from None
-    params = _arch_params(args)
+    params = _arch_params(args, net)
     arch = params.pop("architecture")
     try:
         circuit = fpga.make_circuit(net, arch, **params)

@@ -93,6 +93,10 @@ def _ready_rule(circuit):
     if getattr(circuit, "architecture", "combinational") == "folded":
         return ("i__ready is low while a vector is being processed and rises in its last "
                 "cycle if the output register is free (!o__valid | o__ready)")
+    if getattr(circuit, "flow_control", None) == "credit" and circuit.pipeline_stages:
+        return (f"i__ready is high while fewer than {circuit.latency + 1} vectors are inside "
+                f"(the pipeline and its {circuit.latency + 1}-entry output queue), "
+                f"independent of o__ready")
     return "i__ready = !o__valid | o__ready"
 
 

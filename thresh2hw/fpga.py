@@ -13,6 +13,7 @@ Two flows:
 Every build runs in a fresh hidden directory next to the output directory; only a finished
 build is moved into place, so a failed build leaves no partial bitstream behind.
 """
+import contextlib
 import importlib
 import json
 import os
@@ -140,17 +141,17 @@ def estimate(circuit, *, link=None):
         for p in circuit.plan.layers[0]:
             if p.constant is not None:
                 continue
-            w = bits_for_range(p.sum_lo, p.sum_hi)
+            w = bits_for_range(p.sum_lo - p.threshold, p.sum_hi - p.threshold)
             groups = len({(i % fold, k, sign) for sign, terms in ((0, p.pos_terms),
                                                                 (1, p.neg_terms))
                           for i, k in terms})
-            select += (groups + 1) * w + (w + 1) // 2
+            select += (groups + 1) * w          # fires on the sign bit: no comparator
         mux = fold * net.input_bits * max(1, (cycles + 2) // 3)        # shared feature select
         new0 = select + mux + 2 * cycles                               # + cycle decoders
         est.luts += new0 - l0.luts
         l0.luts = new0
-        acc = sum(bits_for_range(p.sum_lo, p.sum_hi) for p in circuit.plan.layers[0]
-                  if p.constant is None)
+        acc = sum(bits_for_range(p.sum_lo - p.threshold, p.sum_hi - p.threshold)
+                  for p in circuit.plan.layers[0] if p.constant is None)
         est.ffs += acc + net.n_features * net.input_bits + cycles.bit_length() + 1
         est.notes.append(f"folded: {fold} feature(s) per cycle over {cycles} cycles, "
                          f"first-layer accumulators and input multiplexers")
@@ -171,7 +172,8 @@ def estimate(circuit, *, link=None):
             est.luts = int(h["luts"])
         if "ffs" in h:
             est.ffs = int(h["ffs"])
-            est.notes.append("flip-flops exact from the architecture")
+            est.notes.append("flip-flops counted from the architecture (synthesis may "
+                             "remove constant ones)")
     if link is not None:
         lu, ff = uart_overhead(*link)
         est.luts += lu
@@ -263,9 +265,19 @@ def _scratch_dir(out_dir):
 
 
 def _publish(tmp, out_dir, keep):
-    """Move the finished build from ``tmp`` into ``out_dir`` (products only unless ``keep``)."""
-    os.makedirs(out_dir, exist_ok=True)
-    for name in sorted(os.listdir(tmp)):
+    """Move the finished build from ``tmp`` into ``out_dir`` (products only unless ``keep``);
+    products of an earlier build that this one did not make are removed, so the directory
+    never mixes two builds (e.g. an old bitstream next to an out-of-context record)."""
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    made = set(os.listdir(tmp))
+    for name in sorted(_PRODUCTS - made):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(out_dir, name))
+    for name in sorted(made):
         src = os.path.join(tmp, name)
         if keep or name in _PRODUCTS:
             dst = os.path.join(out_dir, name)

@@ -32,15 +32,18 @@ valid/ready stream interface and all bit-exact to :meth:`IntegerNetwork.forward`
         of ``o.ready``. Costs one cycle of latency and ``(N + 2) * (output bits + 1)`` queue
         flip-flops. (k-induction with a fixed-latency scoreboard cannot prove a queue, whose
         backlog a steady stream never drains; PDR proves it.)
-``"folded"``, ``fold=K`` (K ≥ 1, default 1)
+``"folded"``, ``fold=K`` (K ≥ 1, default 1), ``pipeline_stages=N`` (default 0, or ``"max"``)
     The input vector is latched on transfer, then the first layer is computed over
     ``C = ceil(n_features / K)`` cycles, ``K`` features per cycle: for every first-layer
-    neuron one signed accumulator (sized from the neuron's exact sum range) adds, per cycle,
-    the shift-and-add terms of that cycle's features (the CSD digits of each feature slot,
-    selected by the cycle counter: AND gates, no multipliers). The last cycle compares,
-    evaluates later layers, scores and argmax combinationally and loads the output
-    register; a new vector is accepted in that same cycle. ``i.ready`` is low while busy.
-    ``initiation_interval = C``, ``latency = C + 1``.
+    neuron one signed accumulator, started at ``-T`` and sized from the exact range, adds per
+    cycle the shift-and-add terms of that cycle's features (the CSD digits of each feature
+    slot, selected by the cycle counter: AND gates, no multipliers); the neuron fires on the
+    sign of the final sum (no comparator). In the last cycle the first layer's bits enter
+    the *tail* (later layers, scores, argmax), scheduled into levels like the pipelined
+    datapath (the accumulator step is level 1) with ``N`` register cuts under a global stall
+    (``N = 0``: combinational into the output register); a new vector is accepted in that
+    same cycle. ``i.ready`` is low while busy. ``initiation_interval = C``,
+    ``latency = C + 1 + N``.
 
 Latency counts clock edges: an input transferred on edge ``e`` makes its output valid right
 after edge ``e + latency - 1`` (so the combinational circuit has latency 1).
@@ -487,6 +490,15 @@ def _datapath_levels(net, plan):
     return sched.network(net, plan, inputs).level or 0
 
 
+def _folded_levels(net, plan):
+    """Deepest logic level of the folded circuit's scheduled tail: the accumulator step that
+    produces the first layer's bits is level 1, later layers, scores and argmax follow."""
+    sched = _Schedule(None)
+    bits = [_const_node(p.constant) if p.constant is not None else _Node(None, 0, 1, 1)
+            for p in plan.layers[0]]
+    return sched.network(net, plan, bits, first_layer=1).level or 1
+
+
 def _cuts(levels, stages):
     """``stages`` cut levels spread evenly over ``1..levels-1``: ``round(i·L/(N+1))``."""
     return [(2 * i * levels + stages + 1) // (2 * (stages + 1)) for i in range(1, stages + 1)]
@@ -501,9 +513,9 @@ def _resolve(network, architecture, pipeline_stages, fold, flow_control=None,
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, "
                          f"not {architecture!r}")
-    if pipeline_stages is not None and architecture != "pipelined":
-        raise ValueError(f"pipeline_stages applies only to architecture='pipelined', not "
-                         f"{architecture!r}")
+    if pipeline_stages is not None and architecture not in ("pipelined", "folded"):
+        raise ValueError(f"pipeline_stages applies only to architecture='pipelined' or "
+                         f"architecture='folded', not {architecture!r}")
     if fold is not None and architecture != "folded":
         raise ValueError(f"fold applies only to architecture='folded', not {architecture!r}")
     if flow_control is not None and architecture != "pipelined":
@@ -521,10 +533,12 @@ def _resolve(network, architecture, pipeline_stages, fold, flow_control=None,
                          "share)")
     share_terms = bool(share_terms)
     plan = plan_network(network, share_terms=share_terms)
-    levels = _datapath_levels(network, plan)
+    levels = (_folded_levels(network, plan) if architecture == "folded" else
+              _datapath_levels(network, plan))
     stages, n_max = 0, max(levels - 1, 0)
-    if architecture == "pipelined":
-        stages = min(1, n_max) if pipeline_stages is None else pipeline_stages
+    if architecture in ("pipelined", "folded"):
+        default = min(1, n_max) if architecture == "pipelined" else 0
+        stages = default if pipeline_stages is None else pipeline_stages
         if stages == "max":
             stages = n_max
         stages = _check_int("pipeline_stages", stages, 0)
@@ -535,6 +549,10 @@ def _resolve(network, architecture, pipeline_stages, fold, flow_control=None,
         fold = _check_int("fold", 1 if fold is None else fold, 1)
     if architecture == "pipelined":
         flow_control = flow_control or "stall"
+        if flow_control == "credit" and stages == 0:
+            raise ValueError("flow_control='credit' needs at least one pipeline stage "
+                             "(pipeline_stages=0 is the combinational circuit, which has no "
+                             "queue)")
     return plan, levels, stages, fold, flow_control, share_terms
 
 
@@ -704,7 +722,7 @@ class ThresholdNetworkCircuit(wiring.Component):
         """Clock edges from the input transfer to the output becoming valid (an input
         transferred on edge ``e`` is valid right after edge ``e + latency - 1``)."""
         if self._arch == "folded":
-            return self.fold_cycles + 1
+            return self.fold_cycles + 1 + self._stages
         if self._stages and self._bp == "credit":   # + the result register before the queue
             return LATENCY + self._stages + 1
         return LATENCY + self._stages
@@ -721,10 +739,18 @@ class ThresholdNetworkCircuit(wiring.Component):
         net, plan = self._net, self._plan
         out = Shape.cast(output_shape(net, plan)).width + 1
         if self._arch == "folded":
-            acc = sum(shape_for(p.sum_lo, p.sum_hi).width for p in plan.layers[0]
+            acc = sum(shape_for(p.sum_lo - p.threshold, p.sum_hi - p.threshold).width
+                      for p in plan.layers[0]
                       if p.constant is None)
+            tail = 0
+            if self._stages:
+                sched = _Schedule(None, self.cut_levels)
+                bits = [_const_node(p.constant) if p.constant is not None else
+                        _Node(None, 0, 1, 1) for p in plan.layers[0]]
+                sched.align(sched.network(net, plan, bits, first_layer=1), self._stages)
+                tail = sched.n_reg_bits + self._stages
             return (out + net.n_features * net.input_bits + acc + 1
-                    + shape_for(0, self.fold_cycles - 1).width)
+                    + shape_for(0, self.fold_cycles - 1).width + tail)
         if not self._stages:
             return out
         sched = _Schedule(None, self.cut_levels)
@@ -865,25 +891,34 @@ class ThresholdNetworkCircuit(wiring.Component):
             if p.constant is not None:
                 bits.append(_const_node(p.constant))
                 continue
-            acc = Signal(shape_for(p.sum_lo, p.sum_hi), name=f"acc0_{j}")
+            # the accumulator starts at -T, so the neuron fires iff the final sum is
+            # non-negative: its sign bit, no comparator
+            lo, hi = p.sum_lo - p.threshold, p.sum_hi - p.threshold
+            acc = Signal(shape_for(lo, hi), name=f"acc0_{j}", init=-p.threshold)
             pos, neg = chunk_tree(p.pos_terms), chunk_tree(p.neg_terms)
-            nxt = fit_range(acc + pos.value - neg.value, p.sum_lo, p.sum_hi)
+            nxt = fit_range(acc + pos.value - neg.value, lo, hi)
             fire = Signal(name=f"h0_{j}")
-            m.d.comb += fire.eq(nxt >= p.threshold)
-            step.append((acc, nxt))
-            bits.append(_Node(fire, 0, 1, 0))
-        result = _Schedule(m).network(net, plan, bits, first_layer=1)
+            m.d.comb += fire.eq(nxt >= 0)
+            step.append((acc, nxt, -p.threshold))
+            bits.append(_Node(fire, 0, 1, 1))           # level 1: the accumulator step
+        sched = _Schedule(m, self.cut_levels)
+        result = sched.align(sched.network(net, plan, bits, first_layer=1), self._stages)
 
         with m.If(busy & ~last):
-            m.d.sync += [acc.eq(nxt) for acc, nxt in step]
+            m.d.sync += [acc.eq(nxt) for acc, nxt, _ in step]
             m.d.sync += t.eq(t + 1)
+        # the tail (later layers, scores, argmax) is a stall pipeline of pipeline_stages cuts
+        # that the last cycle of a vector enters; out_free is its enable
+        valid = [last] + [Signal(name=f"s{k}_valid") for k in range(1, self._stages + 1)]
+        with m.If(out_free):
+            m.d.sync += sched.regs
+            m.d.sync += [v.eq(u) for u, v in zip(valid, valid[1:])]
+            m.d.sync += [self.o.payload.eq(result.value), self.o.valid.eq(valid[-1])]
         with m.If(last & out_free):
-            m.d.sync += [self.o.payload.eq(result.value), self.o.valid.eq(1), busy.eq(0)]
-        with m.Elif(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+            m.d.sync += busy.eq(0)
         with m.If(self.i.valid & self.i.ready):           # after the above: accept wins
             m.d.sync += [xr.eq(self.i.payload), busy.eq(1), t.eq(0)]
-            m.d.sync += [acc.eq(0) for acc, _ in step]
+            m.d.sync += [acc.eq(start) for acc, _, start in step]
         return m
 
 
