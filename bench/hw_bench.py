@@ -37,8 +37,10 @@ def arch_flags(spec):
         stages, _, flow = value.partition(":")
         return (["--arch", "pipelined", "--pipeline-stages", stages or "2"]
                 + (["--flow-control", flow] if flow else []))
-    if name == "folded":
-        return ["--arch", "folded", "--fold", value or "1"]
+    if name == "folded":                        # folded:K or folded:K:N (tail cuts)
+        fold, _, stages = value.partition(":")
+        return (["--arch", "folded", "--fold", fold or "1"]
+                + (["--pipeline-stages", stages] if stages else []))
     raise SystemExit(f"unknown architecture spec {spec!r}")
 
 
@@ -138,8 +140,9 @@ def main():
     p.add_argument("--targets", help="boards (or devices with --ooc); default icebreaker,"
                                      "ulx3s-85f (up5k,lfe5u-85f with --ooc)")
     p.add_argument("--archs", default="combinational,pipelined:max,pipelined:max:credit,"
-                                      "folded:1",
-                   help="comma-separated: combinational, pipelined:N[:stall|credit], folded:K")
+                                      "folded:1,folded:1:max",
+                   help="comma-separated: combinational, pipelined:N[:stall|credit], "
+                        "folded:K[:N]")
     p.add_argument("--target-mhz", default="auto",
                    help="board builds: place and route for this clock (auto: the issue's "
                         "targets, 100 MHz on iCE40 boards, 200 MHz on ECP5 boards; 'board': the "
