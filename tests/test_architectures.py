@@ -182,7 +182,8 @@ def test_threshold_off_by_one_is_caught(arch, params):
     ({"architecture": "pipelined", "pipeline_stages": True},
      "pipeline_stages must be a non-negative integer, not True"),
     ({"architecture": "pipelined", "pipeline_stages": 10 ** 6},
-     r"pipeline_stages must be at most \d+ for this network \(\d+ logic levels\), not 1000000"),
+     r"pipeline_stages must be at most (\d+) for this network \(\d+ logic levels; 'max' "
+     r"gives \1\), not 1000000"),
     ({"architecture": "folded", "fold": 0}, "fold must be a positive integer, not 0"),
     ({"architecture": "folded", "fold": "2"}, "fold must be a positive integer, not '2'"),
     ({"fold": 2}, "fold applies only to architecture='folded', not 'combinational'"),

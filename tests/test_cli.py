@@ -572,3 +572,22 @@ def test_new_user_trial_build_and_label_checks(tmp_path, capsys):
         assert err.count("\n") == 1 and needle in err, (argv, err)
     assert not (tmp_path / "o").exists() and not (tmp_path / "c").exists()
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".thresh2hw-build-")]
+
+
+def test_stage_and_model_path_messages(tmp_path, capsys, model_file):
+    """--pipeline-stages errors mention 'max'; a missing model file is named once."""
+    model_file = str(model_file)
+    cases = [(["compile", model_file, "-o", str(tmp_path / "a"), "--pipeline-stages", "-1"],
+              "or 'max'"),
+             (["compile", model_file, "-o", str(tmp_path / "b"), "--pipeline-stages", "999"],
+              "'max' gives"),
+             (["compile", str(tmp_path / "nope.json"), "-o", str(tmp_path / "c")], None)]
+    for argv, needle in cases:
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        if needle:
+            assert needle in err, err
+        else:
+            assert err.count("nope.json") == 1, err

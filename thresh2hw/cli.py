@@ -151,7 +151,11 @@ def _test_fraction(s):
 def _stages(s):
     if s == "max":
         return s
-    return _bits(0, 10 ** 6)(s)
+    try:
+        return _bits(0, 10 ** 6)(s)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number of stages (0 or more) or "
+                                         f"'max'") from None
 
 
 def _add_arch_options(p):
@@ -355,7 +359,8 @@ def _load_model(path):
     try:
         return IntegerNetwork.load(path)
     except ModelFormatError as exc:
-        raise UserError(f"{path}: {exc}") from None
+        msg = str(exc)                     # some messages name the file already
+        raise UserError(msg if str(path) in msg else f"{path}: {msg}") from None
 
 
 def _load_data(path, label, has_label=True):

@@ -544,7 +544,7 @@ def _resolve(network, architecture, pipeline_stages, fold, flow_control=None,
         stages = _check_int("pipeline_stages", stages, 0)
         if stages > n_max:
             raise ValueError(f"pipeline_stages must be at most {n_max} for this network "
-                             f"({levels} logic levels), not {stages}")
+                             f"({levels} logic levels; 'max' gives {n_max}), not {stages}")
     if architecture == "folded":
         fold = _check_int("fold", 1 if fold is None else fold, 1)
     if architecture == "pipelined":
