@@ -141,8 +141,6 @@ def cmd_build(args, log):
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UserError(f"cannot create output directory {args.out}: a file of that name "
                         f"exists")
-    _check_writable_file(os.path.join(args.out, "build.json") if os.path.isdir(args.out)
-                         else args.out)
     net = _load_model(args.model)
     try:
         for n in fpga._FAMILY_TOOLS[device.family][:1 if board is None else None]:
