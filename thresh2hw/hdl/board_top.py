@@ -28,8 +28,8 @@ assembled request waits in a holding register while the network is busy; a reque
 while the holding register is still full is dropped and sets the sticky ``overrun`` flag (on a
 board LED if there is one). (A folded circuit latches its input itself, so for it the request
 waits in the assembly register: a request whose bytes arrive while the previous one has not
-been taken yet is dropped whole, with ``overrun``.) A host that keeps no more requests in flight than the link can
-absorb (``thresh2hw predict --serial`` does) never loses a frame.
+been taken yet is dropped whole, with ``overrun``.) A host that keeps no more requests in
+flight than the link can absorb (``thresh2hw predict --serial`` does) never loses a frame.
 """
 from amaranth import *
 from amaranth.lib import io, wiring
