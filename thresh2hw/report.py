@@ -53,9 +53,14 @@ def render_markdown(rec):
     return env.get_template("report.md.j2").render(r=_Defaults(rec))
 
 
-def _num(v, digits=0):
+def _num(v, digits=0, unit=""):
+    """``v`` formatted for the report, with ``unit`` appended; ``n/a`` (no unit) when unknown."""
     if v is None:
         return "n/a"
+    return _fmt(v, digits) + unit
+
+
+def _fmt(v, digits):
     if isinstance(v, float) and digits:
         return f"{v:,.{digits}f}"
     if isinstance(v, (int, float)):
