@@ -185,14 +185,17 @@ def test_other_architectures_behind_the_link(rng, arch):
     from thresh2hw.hdl import build_circuit
     net = random_network(rng, d=5, hidden=(4, 3), n_out=3, input_bits=4)
     Q = np.vstack([adversarial_vectors(net, rng)[:6], random_vectors(net, 6, rng)])
-    check_link(net, Q, circuit=build_circuit(net, **arch))
+    circuit = build_circuit(net, **arch)
+    # the folded circuit latches its input, so the link keeps no holding register for it
+    assert circuit.latches_input == (arch["architecture"] == "folded")
+    check_link(net, Q, circuit=circuit)
 
 
 class _SlowLatch(wiring.Component):
     """A stand-in for a folded circuit (it latches its input on transfer, so the link keeps no
     holding register for it) that echoes its input ``busy`` cycles later and accepts nothing
     in between: requests arriving meanwhile must be dropped whole, never delivered torn."""
-    architecture = "folded"
+    latches_input = True
 
     def __init__(self, width, busy):
         self._busy = busy

@@ -145,8 +145,8 @@ class UARTNetworkTop(wiring.Component):
         shift = Signal(reset_less=True)           # buf takes the byte
         final = Signal(reset_less=True)           # ... the frame's last one
         m.d.sync += self.framing_error.eq(self.framing_error | urx.framing_error)
-        if getattr(net, "architecture", None) == "folded":
-            # The folded circuit copies its input on transfer, so a holding register would
+        if getattr(net, "latches_input", False):
+            # The (folded) circuit copies its input on transfer, so a holding register would
             # be a third copy of the vector (a UP5K cannot spare those flip-flops): the
             # request waits in buf itself. A byte arriving while it waits is not shifted in,
             # and its whole frame is dropped (overrun), never delivered torn.

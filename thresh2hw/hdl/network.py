@@ -490,13 +490,18 @@ def _datapath_levels(net, plan):
     return sched.network(net, plan, inputs).level or 0
 
 
-def _folded_levels(net, plan):
-    """Deepest logic level of the folded circuit's scheduled tail: the accumulator step that
-    produces the first layer's bits is level 1, later layers, scores and argmax follow."""
-    sched = _Schedule(None)
-    bits = [_const_node(p.constant) if p.constant is not None else _Node(None, 0, 1, 1)
+def _folded_bits(plan):
+    """Placeholders for the folded circuit's first-layer bits, to schedule its tail: the
+    accumulator step that produces them is level 1."""
+    return [_const_node(p.constant) if p.constant is not None else _Node(None, 0, 1, 1)
             for p in plan.layers[0]]
-    return sched.network(net, plan, bits, first_layer=1).level or 1
+
+
+def _folded_levels(net, plan):
+    """Deepest logic level of the folded circuit's scheduled tail (later layers, scores and
+    argmax after the level-1 accumulator step)."""
+    sched = _Schedule(None)
+    return sched.network(net, plan, _folded_bits(plan), first_layer=1).level or 1
 
 
 def _cuts(levels, stages):
@@ -713,6 +718,12 @@ class ThresholdNetworkCircuit(wiring.Component):
         return self._fold
 
     @property
+    def latches_input(self):
+        """True when the circuit copies its input vector on transfer and reads the copy over
+        several cycles (folded), so a producer need not hold a copy of its own."""
+        return self._arch == "folded"
+
+    @property
     def fold_cycles(self):
         """Folded: cycles spent on the first layer, ``ceil(n_features / fold)``."""
         return None if self._fold is None else -(-self._net.n_features // self._fold)
@@ -745,9 +756,8 @@ class ThresholdNetworkCircuit(wiring.Component):
             tail = 0
             if self._stages:
                 sched = _Schedule(None, self.cut_levels)
-                bits = [_const_node(p.constant) if p.constant is not None else
-                        _Node(None, 0, 1, 1) for p in plan.layers[0]]
-                sched.align(sched.network(net, plan, bits, first_layer=1), self._stages)
+                sched.align(sched.network(net, plan, _folded_bits(plan), first_layer=1),
+                            self._stages)
                 tail = sched.n_reg_bits + self._stages
             return (out + net.n_features * net.input_bits + acc + 1
                     + shape_for(0, self.fold_cycles - 1).width + tail)
