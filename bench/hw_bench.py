@@ -4,6 +4,7 @@ architecture, through the open toolchain (``thresh2hw build``). Not a test.
     python bench/hw_bench.py                          # boards: icebreaker, ulx3s-85f
     python bench/hw_bench.py --ooc                    # synthesis only (up5k, lfe5u-85f): faster
     python bench/hw_bench.py --model my.json --archs combinational,folded:1 --force
+    python bench/hw_bench.py --archs pipelined:max:credit --seeds 1,2,3   # spread over seeds
 
 Model: ``--model``, else the hardware-sized digits network of :data:`HW_DIGITS` (integer lattice
 sampler, cost-weighted Lasso, beta 0.8, 5-bit output weights: 84 neurons, 0.90 test accuracy),
@@ -91,8 +92,8 @@ def get_model(args):
     return hardware_digits_model(args.out)
 
 
-def run_one(model, target, spec, args):
-    tag = f"{target}-{spec.replace(':', '-')}"
+def run_one(model, target, spec, args, seed=None):
+    tag = f"{target}-{spec.replace(':', '-')}" + (f"-seed{seed}" if seed is not None else "")
     out = os.path.join(args.out, tag)
     js = os.path.join(args.out, f"{tag}.json")
     if args.ooc:
@@ -104,6 +105,8 @@ def run_one(model, target, spec, args):
             mhz = "200" if target.startswith("ulx3s") else "100"
         if mhz != "board":
             where += ["--target-mhz", mhz]
+        if seed is not None:
+            where += ["--seed", str(seed)]
     argv = ["build", model, *where, "-o", out, "--json", js, "--check", str(args.check),
             *arch_flags(spec)] + (["--force"] if args.force else [])
     err = io.StringIO()
@@ -120,7 +123,7 @@ def run_one(model, target, spec, args):
                 "message": last, "seconds": secs}
     with open(js) as f:
         rec = json.load(f)
-    rec.update(target=target, arch=spec, status="ok", seconds=secs)
+    rec.update(target=target, arch=spec, status="ok", seconds=secs, seed=seed)
     return rec
 
 
@@ -147,6 +150,8 @@ def main():
                    help="board builds: place and route for this clock (auto: the issue's "
                         "targets, 100 MHz on iCE40 boards, 200 MHz on ECP5 boards; 'board': the "
                         "board clock)")
+    p.add_argument("--seeds", help="board builds: comma-separated nextpnr seeds, one build "
+                                   "each, all reported (default: nextpnr's own seed)")
     p.add_argument("--check", type=int, default=50, help="reference-check vectors per build")
     p.add_argument("--force", action="store_true")
     args = p.parse_args()
@@ -157,29 +162,44 @@ def main():
     net = IntegerNetwork.load(model)
     print(f"model {model}: {net.n_features} x {net.input_bits}-bit inputs, hidden "
           f"{[l.n_out for l in net.hidden]}, {net.n_scores} classes")
+    seeds = ([int(x) for x in args.seeds.split(",")] if args.seeds and not args.ooc
+             else [None])
     rows = []
     for target in targets.split(","):
         for spec in args.archs.split(","):
-            r = run_one(model, target, spec, args)
-            rows.append(r)
-            print(f"  {target:12s} {spec:15s} {r['status']:7s} {r['seconds']:6.1f} s "
-                  + (f"{r['luts']} LUT4, {r['ffs']} FF, Fmax {fmt(r.get('fmax_mhz'), 1)}"
-                     if r["status"] == "ok" else r.get("message", "")[:150]), flush=True)
-    hdr = ("target", "arch", "est LUT", "LUT4", "LC/COMB", "FF", "carry", "Fmax MHz", "lat cyc",
-           "II", "inf/s @Fmax", "build s")
+            for seed in seeds:
+                r = run_one(model, target, spec, args, seed)
+                rows.append(r)
+                print(f"  {target:12s} {spec:15s} {fmt(seed):>4s} {r['status']:7s} "
+                      f"{r['seconds']:6.1f} s "
+                      + (f"{r['luts']} LUT4, {r['ffs']} FF, Fmax {fmt(r.get('fmax_mhz'), 1)}"
+                         if r["status"] == "ok" else r.get("message", "")[:150]), flush=True)
+    hdr = ("target", "arch", "seed", "est LUT", "LUT4", "LC/COMB", "FF", "carry", "Fmax MHz",
+           "lat cyc", "II", "inf/s @Fmax", "build s")
     print()
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
     for r in rows:
         if r["status"] != "ok":
             est = r["estimate"].split("~")[1].split(" ")[0] if "~" in r["estimate"] else "-"
-            print(f"| {r['target']} | {r['arch']} | {est} | {r['status']} | | | | | | | | |")
+            print(f"| {r['target']} | {r['arch']} | {fmt(r.get('seed'))} | {est} | "
+                  f"{r['status']} | | | | | | | | |")
             continue
         print("| " + " | ".join([
-            r["target"], r["arch"], fmt(r["estimate"]["luts"]), fmt(r["luts"]),
+            r["target"], r["arch"], fmt(r.get("seed")), fmt(r["estimate"]["luts"]),
+            fmt(r["luts"]),
             fmt(r.get("logic_cells")), fmt(r["ffs"]), fmt(r["carry"]),
             fmt(r.get("fmax_mhz"), 1), fmt(r["latency_cycles"]), fmt(r["initiation_interval"]),
             fmt(r.get("throughput_per_s")), fmt(r["build_seconds"], 1)]) + " |")
+    if len(seeds) > 1:                  # the spread over seeds, per configuration
+        print()
+        for target in targets.split(","):
+            for spec in args.archs.split(","):
+                f = sorted(r["fmax_mhz"] for r in rows if r["target"] == target
+                           and r["arch"] == spec and r["status"] == "ok" and r.get("fmax_mhz"))
+                if f:
+                    print(f"  {target:12s} {spec:22s} Fmax over {len(f)} seeds: min "
+                          f"{f[0]:.1f}, median {f[len(f) // 2]:.1f}, max {f[-1]:.1f} MHz")
     with open(os.path.join(args.out, "hw_bench.json"), "w") as f:
         json.dump(rows, f, indent=1, default=str)
 

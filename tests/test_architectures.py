@@ -246,3 +246,41 @@ def test_one_sided_neurons_against_constants_exhaustively():
     for arch, params in [("pipelined", {"pipeline_stages": 1}),
                          ("pipelined", {"pipeline_stages": "max"}), ("folded", {"fold": 2})]:
         assert check_circuit(net, Q, architecture=arch, **params).mismatches == 0, arch
+
+
+def test_mixed_sign_neurons_and_wide_argmax_exhaustively():
+    """The scheduled neuron adds the complements of its negative inputs (and compares with a
+    constant), the all-pairs argmax compares bare carry chains on registered complements, and
+    with cuts half of the scores read complemented copies of the hidden bits: every input of
+    a 2-feature, 5-bit network with mixed-sign and shifted (CSD) terms, thresholds at and
+    around the range ends, and six classes, in every scheduled form."""
+    W = np.array([[3, -5], [-7, 2], [6, -6], [-1, 1], [12, -3], [-2, -9], [5, 7], [-4, 4],
+                  [1, -2], [-3, 3]])
+    T = np.array([0, -40, 1, 0, 100, -150, 200, -1, -61, 31])
+    V = (np.arange(60).reshape(6, 10) * 7) % 11 - 5
+    net = IntegerNetwork(task="multiclass", input_bits=5, hidden=(ThresholdLayer(W, T),),
+                         output=OutputLayer(V, np.array([0, 2, -3, 1, 0, -1])))
+    Q = np.array([[a, b] for a in range(32) for b in range(32)])
+    ref = net.forward(Q)
+    assert len(set(ref.tolist())) >= 4                  # the argmax really decides
+    h = (Q @ W.T >= T)
+    assert (h.any(axis=0) & ~h.all(axis=0)).all()       # every neuron fires and rests
+    for arch, params in [("pipelined", {"pipeline_stages": 1}),
+                         ("pipelined", {"pipeline_stages": 4}),
+                         ("pipelined", {"pipeline_stages": "max"}),
+                         ("pipelined", {"pipeline_stages": "max", "flow_control": "credit"}),
+                         ("folded", {"fold": 1, "pipeline_stages": "max"})]:
+        res = check_circuit(net, Q, architecture=arch, **params)
+        assert res.mismatches == 0, (arch, params, res.first_mismatch)
+    # a threshold one off (the first one that changes a prediction) is caught
+    for j in range(len(T)):
+        bad = IntegerNetwork(task="multiclass", input_bits=5,
+                             hidden=(ThresholdLayer(W, T + np.eye(len(T), dtype=int)[j]),),
+                             output=net.output)
+        if (bad.forward(Q) != ref).any():
+            break
+    else:
+        pytest.fail("no threshold mutant changes a prediction")
+    res = check_circuit(net, Q, circuit=build_circuit(bad, architecture="pipelined",
+                                                      pipeline_stages="max"))
+    assert res.mismatches > 0

@@ -93,13 +93,14 @@ def test_icebreaker_bitstream_and_report(tmp_path, tiny, capsys):
     net, model = tiny
     out = tmp_path / "ib"
     rc, _, err = _run(capsys, "build", model, "--board", "icebreaker", "-o", str(out),
-                      "--json", str(tmp_path / "b.json"), "--check", "20")
+                      "--json", str(tmp_path / "b.json"), "--check", "20", "--seed", "7")
     assert rc == 0, err
     assert (out / "top.bin").stat().st_size > 1000
     rec = json.loads((tmp_path / "b.json").read_text())
     for key in ("device", "luts", "ffs", "fmax_mhz", "latency_cycles", "throughput_per_s"):
         assert rec[key] is not None, key
     assert rec["device"] == "up5k" and rec["luts"] > 0 and rec["fmax_mhz"] > 12
+    assert rec["nextpnr_seed"] == 7
     assert rec["latency_cycles"] == 1 and rec["throughput_per_s"] > 1e6
     assert rec["reference_check"]["mismatches"] == 0
     assert rec["toolchain"]["nextpnr-ice40"]

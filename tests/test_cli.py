@@ -478,6 +478,8 @@ def test_formal_timeout_must_be_positive(capsys, model_file, value):
     (["predict", "M", "D", "--baud", 9600], "--baud applies only to predictions on a board"),
     (["build", "M", "--board", "none", "--device", "up5k", "--baud", 9600],
      "--baud applies only to board builds"),
+    (["build", "M", "--board", "none", "--device", "up5k", "--seed", 3],
+     "--seed applies only to board builds"),
 ])
 def test_options_that_would_be_ignored_are_refused(capsys, tmp_path, model_file, blobs_csv,
                                                    argv, needle):

@@ -64,6 +64,9 @@ def register(sub, common):
                    help="place and route even if the estimate says the design cannot fit")
     b.add_argument("--keep-build-dir", action="store_true",
                    help="keep every intermediate file in the output directory")
+    b.add_argument("--seed", type=_count, default=None, metavar="N",
+                   help="board builds: nextpnr placement seed (default: nextpnr's, 1); Fmax "
+                        "varies by a few per cent between seeds")
     b.add_argument("--target-mhz", type=_positive_float, default=None, metavar="F",
                    help="board builds: place and route for an F MHz clock instead of the board "
                         "clock (reports the Fmax reached; the bitstream still runs at the board "
@@ -135,6 +138,8 @@ def cmd_build(args, log):
     if board is None:                           # no UART link out of context
         _reject_unused(args, ["--baud"], "board builds (the UART link), not --board none",
                        "drop it or name a board")
+        _reject_unused(args, ["--seed"], "board builds (nextpnr's placement), not --board "
+                       "none", "drop it or name a board")
     args.baud = args.baud or 115200
     if args.json:
         _check_writable_file(args.json)
@@ -186,7 +191,7 @@ def cmd_build(args, log):
         if board:
             rec = fpga.build_board(circuit, board, args.out, baud=args.baud,
                                    timeout=args.timeout, keep=args.keep_build_dir,
-                                   target_mhz=args.target_mhz)
+                                   target_mhz=args.target_mhz, seed=args.seed)
         else:
             rec = fpga.build_ooc(circuit, device.name, args.out, timeout=args.timeout,
                                  keep=args.keep_build_dir)

@@ -57,6 +57,15 @@ class Device:
     def synth(self):
         return f"synth_{self.family}"
 
+    @property
+    def synth_opts(self):
+        """Options of the synthesis command: on iCE40, abc9 maps with the delay model of this
+        chip's speed class (Yosys assumes an HX part otherwise; a UP5K is about twice as
+        slow)."""
+        if self.family == "ice40":
+            return "-device u" if self.name.startswith("up") else "-device hx"
+        return ""
+
 
 DEVICES = {
     "hx1k": Device("hx1k", "ice40", 1280, 1280, 16, 0, ("--hx1k", "--package", "tq144")),
@@ -349,8 +358,11 @@ def _retarget_clock(tmp, family, mhz):
 
 
 def build_board(circuit, board, out_dir, *, baud=115200, timeout=3600, keep=False, log=None,
-                target_mhz=None):
+                target_mhz=None, seed=None):
     """Bitstream for ``board``; returns the build record (dict).
+
+    ``seed``: nextpnr's placement seed (default: nextpnr's own, 1); Fmax varies by a few
+    per cent between seeds, so report a spread, not a chosen one.
 
     ``target_mhz``: place and route for this clock frequency instead of the board clock's
     (nextpnr then works to reach it; ``--timing-allow-fail`` keeps a miss from failing the
@@ -362,8 +374,10 @@ def build_board(circuit, board, out_dir, *, baud=115200, timeout=3600, keep=Fals
     env = _env(device.family)
     platform = getattr(importlib.import_module(modname), clsname)()
     top = BoardTop(circuit, baud=baud)
-    opts = "--report top.report.json" + (" --timing-allow-fail" if target_mhz else "")
+    opts = ("--report top.report.json" + (" --timing-allow-fail" if target_mhz else "")
+            + (f" --seed {int(seed)}" if seed is not None else ""))
     plan = platform.build(top, name="top", do_build=False, nextpnr_opts=opts,
+                          synth_opts=device.synth_opts,
                           script_after_synth="tee -q -o top.stat.json stat -json")
     tmp = _scratch_dir(out_dir)
     try:
@@ -395,6 +409,8 @@ def build_board(circuit, board, out_dir, *, baud=115200, timeout=3600, keep=Fals
            "build_seconds": round(seconds, 2), **res, **pnr}
     if target_mhz:
         rec["timing_target_mhz"] = float(target_mhz)
+    if seed is not None:
+        rec["nextpnr_seed"] = int(seed)
     lc = {"ice40": "ICESTORM_LC", "ecp5": "TRELLIS_COMB"}[device.family]
     if lc in pnr["utilization"]:
         rec["logic_cells"] = pnr["utilization"][lc]["used"]
@@ -431,7 +447,7 @@ def build_ooc(circuit, device_name, out_dir, *, timeout=3600, keep=False):
         text = rtlil.convert(circuit, name="top", emit_src=False)
         with open(os.path.join(tmp, "top.il"), "w") as f:
             f.write(text)
-        script = (f"read_rtlil top.il; {device.synth} -top top; "
+        script = (f"read_rtlil top.il; {device.synth} {device.synth_opts} -top top; "
                   f"tee -q -o top.stat.json stat -json")
         t0 = time.perf_counter()
         _run([yosys.path, "-q", "-l", "top.rpt", "-p", script], tmp, env, timeout, ["top.rpt"],

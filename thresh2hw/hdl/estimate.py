@@ -114,6 +114,27 @@ def _neuron_cost(p, in_ranges):
     return c1 + c2 + const_add + compare, w
 
 
+def _scheduled_neuron_cost(p, in_ranges):
+    """``(LUTs, width, complemented inputs)`` of the scheduled neuron: one tree over the
+    positive terms and the complements of the negative ones, then a comparator against a
+    constant (LUT chunks: charged half its width, as above). A neuron without positive terms
+    compares its negative tree directly."""
+    def leaf(i, k, comp):
+        lo, hi = in_ranges[i]
+        if comp:
+            full = (1 << _width(lo, hi)) - 1
+            lo, hi = full - hi, full - lo
+        return _Node(lo << k, hi << k, k)
+    if not p.pos_terms:
+        top, c = _tree(leaf(i, k, False) for i, k in p.neg_terms)
+        return c, _width(top.lo, top.hi), set()
+    leaves = ([leaf(i, k, False) for i, k in p.pos_terms]
+              + [leaf(i, k, True) for i, k in p.neg_terms])
+    top, c = _tree(leaves)
+    w = _width(top.lo, top.hi)
+    return c + (w + 1) // 2, w, {i for i, _ in p.neg_terms}
+
+
 def estimate_plan(net, plan, *, scheduled=False):
     """:class:`ResourceEstimate` of the one-vector-per-cycle circuit.
 
@@ -128,13 +149,20 @@ def estimate_plan(net, plan, *, scheduled=False):
         shared = plan.layer_shared(l)
         luts, ranges = _shared_cost(shared, ranges)
         width, terms = 0, 2 * len(shared)
+        complemented = set()
         for p in layer:
             if p.constant is not None:
                 continue
-            c, w = _neuron_cost(p, ranges)
+            if scheduled:
+                c, w, comp = _scheduled_neuron_cost(p, ranges)
+                complemented |= comp
+            else:
+                c, w = _neuron_cost(p, ranges)
             luts += c
             width = max(width, w)
             terms += len(p.pos_terms) + len(p.neg_terms)
+        # one inverter LUT per bit of every input some neuron subtracts, shared by all
+        luts += sum(_width(*ranges[i]) for i in complemented)
         layers.append(LayerEstimate(f"hidden{l}", len(layer),
                                     sum(p.constant is not None for p in layer), terms, luts,
                                     width, len(shared)))
@@ -163,8 +191,10 @@ def estimate_plan(net, plan, *, scheduled=False):
     if net.task == "multiclass":
         k = len(plan.scores)
         idx_w = max(1, (k - 1).bit_length())
-        if scheduled and k <= ALL_PAIRS_MAX:    # all pairs compared, wins ANDed, index ORed
-            am = k * (k - 1) // 2 * width + k * (1 + (k - 2) // 3) + idx_w * (1 + k // 8)
+        if scheduled and k <= ALL_PAIRS_MAX:    # all pairs compared (on k - 1 registered
+            # complements), wins ANDed, index ORed
+            am = ((k * (k - 1) // 2 + k - 1) * width + k * (1 + (k - 2) // 3)
+                  + idx_w * (1 + k // 8))
         else:                       # tournament: compare + value mux + index mux
             am = (k - 1) * (width + width + idx_w)
         layers.append(LayerEstimate("argmax", k - 1, 0, 0, am, width))

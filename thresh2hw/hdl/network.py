@@ -7,18 +7,33 @@ valid/ready stream interface and all bit-exact to :meth:`IntegerNetwork.forward`
     The whole network is one combinational datapath feeding the registered output.
     ``latency = 1``, ``initiation_interval = 1``.
 ``"pipelined"``, ``pipeline_stages=N`` (0 ≤ N ≤ ``max_pipeline_stages``; or ``"max"``)
-    The datapath is scheduled as-soon-as-possible into *logic levels*: every adder-tree node,
-    every threshold add, every comparator (against a constant: LUTs on 4-bit chunks, no
-    carry chain), every score leaf table (the sum of up to four bit-selected output weights:
-    one LUT per result bit) and every argmax level (all pairs compared on biased, unsigned
-    scores; each score's win as an AND; the index bits as ORs) is one level (a value's level
-    is one more than its deepest operand's; shifts, AND-selects and the binary sign test are
-    free). ``N`` register cuts are placed after the
+    The datapath is scheduled as-soon-as-possible into *logic levels*, each at most one LUT4
+    or one carry chain deep, so that ``"max"`` leaves one of them between registers (a
+    value's level is one more than its deepest operand's; shifts, AND-selects, wiring and
+    the binary sign test are free):
+
+    - a neuron is one unsigned adder tree over its positive terms and the *complements*
+      (``~x``, one inverter level shared by every neuron that subtracts ``x``) of its
+      negative ones, compared with a constant (``T`` plus the complements' offsets): no
+      carry chain needs an inverted operand, which on iCE40/ECP5 costs a LUT and a routing
+      hop in front of the chain;
+    - every adder-tree node is a level; a comparator against a constant is a level of
+      4-bit chunk lookups (greater-than, equal) and levels combining neighbouring chunks in
+      pairs (LUTs only);
+    - every score leaf table (the sum of up to four bit-selected output weights, one LUT
+      per result bit) is a level; half of the scores read complemented copies of the
+      hidden bits (halving their fanout);
+    - the argmax (up to ``ALL_PAIRS_MAX`` biased, non-negative scores) registers each
+      score's complement (a level), compares all pairs at once as bare carry chains
+      (``s_k <= s_j`` is a sum bit of ``2**w + s_k + ~s_j``, a level), ANDs each score's
+      wins in four-input levels and ORs the index bits in four-input levels.
+
+    ``N`` register cuts are placed after the
     levels ``round(i·L/(N+1))``, ``i = 1..N``, ``L`` being the deepest level, so the cuts are
     spread evenly through the adder trees and across layer boundaries; a value consumed past
     a cut is registered there (values skipping several cuts get delay registers, shared by
     all their consumers). ``initiation_interval = 1``. The data registers have no reset (only
-    the valid bits do). ``N = 0`` is the combinational circuit (latency 1). Back-pressure:
+    the valid bits do), and bits that are constant over a value's range are not registered. ``N = 0`` is the combinational circuit (latency 1). Back-pressure:
 
     ``flow_control="stall"`` (default)
         A global stall: every stage register and valid bit holds while ``o.valid & ~o.ready``;
@@ -28,9 +43,10 @@ valid/ready stream interface and all bit-exact to :meth:`IntegerNetwork.forward`
         The stages run freely (no clock enable) into a result register and an output queue
         of ``N + 3`` entries whose head is the output register: ``latency = N + 2``. A vector
         is accepted (``i.ready``) while fewer than ``N + 3`` are in the pipeline or the
-        queue, so none is ever dropped and ``i.ready`` is a counter's decode, not a function
-        of ``o.ready``. Costs one cycle of latency and ``(N + 2) * (output bits + 1)`` queue
-        flip-flops. (k-induction with a fixed-latency scoreboard cannot prove a queue, whose
+        queue, so none is ever dropped; ``i.ready`` is a flip-flop (the top bit of the
+        credit count, kept as an ``N + 3``-bit thermometer code), not a function of
+        ``o.ready``. Costs one cycle of latency, ``(N + 2) * (output bits + 1)`` queue
+        flip-flops and the ``N + 3`` count bits. (k-induction with a fixed-latency scoreboard cannot prove a queue, whose
         backlog a steady stream never drains; PDR proves it.)
 ``"folded"``, ``fold=K`` (K ≥ 1, default 1), ``pipeline_stages=N`` (default 0, or ``"max"``)
     The input vector is latched on transfer, then the first layer is computed over
@@ -151,39 +167,34 @@ def _shared(m, l, nodes, terms):
     return terms, levels
 
 
+def _lookup(x, ones):
+    """The bit ``x in ones`` for a small unsigned value ``x`` (at most four bits: one LUT4),
+    written as equality tests, not as a constant indexed by ``x``: Yosys maps an indexed
+    constant to multiplexers with constant inputs and then folds those into the
+    flip-flop's synchronous set/reset, whose logic sits in front of the shared set/reset
+    pin of an iCE40 logic block (a slower path than the LUT into the flip-flop)."""
+    ones = sorted(set(ones))
+    n = 1 << len(x)
+    if not ones or len(ones) == n:
+        return C(int(bool(ones)), 1)
+    if 2 * len(ones) > n:
+        zeros = [m for m in range(n) if m not in ones]
+        return ~Cat(*[x == m for m in zeros]).any()
+    return Cat(*[x == m for m in ones]).any()
+
+
 def _table(index_bits, table, lo, hi):
     """``table[Cat(index_bits)]`` as a value of shape ``shape_for(lo, hi)``: a constant leaf
-    table (one LUT per result bit for up to four index bits; a 1-bit index is an AND-select)."""
+    table, one LUT per result bit for up to four index bits (:func:`_lookup`); a 1-bit index
+    is an AND-select."""
     shape = shape_for(lo, hi)
     if not index_bits:
         return C(table[0], shape)
     if len(index_bits) == 1:
         return Mux(index_bits[0], C(table[1], shape), C(table[0], shape))
-    w = shape.width
-    packed = sum((v & ((1 << w) - 1)) << (w * k) for k, v in enumerate(table))
-    v = C(packed, w * len(table)).word_select(Cat(*index_bits), w)
+    w, x = shape.width, Cat(*index_bits)
+    v = Cat(*[_lookup(x, [k for k, t in enumerate(table) if t >> b & 1]) for b in range(w)])
     return v.as_signed() if shape.signed else v
-
-
-def _ge_const(v, c, width, invert=False):
-    """``v >= c`` (``v < c`` with ``invert``) for an unsigned ``width``-bit value: per 4-bit
-    chunk from the top a greater-than and an equality lookup, combined as
-    ``gt0 | eq0 & (gt1 | eq1 & ... ge_last)`` (LUTs only: no carry chain to enter and leave)."""
-    if c <= 0 or c >= 1 << width:
-        return C(int((c <= 0) != invert), 1)
-    chunks = [(a, min(a + 4, width)) for a in range(0, width, 4)][::-1]     # MSB chunk first
-
-    def lookup(x, pred, n):
-        return C(sum(1 << m for m in range(1 << n) if pred(m)), 1 << n).bit_select(x, 1)
-
-    result = None
-    for a, b in reversed(chunks):                       # build from the LSB chunk up
-        x, ci, n = v[a:b], (c >> a) & ((1 << (b - a)) - 1), b - a
-        if result is None:
-            result = lookup(x, lambda m: m >= ci, n)
-        else:
-            result = lookup(x, lambda m: m > ci, n) | ((x == ci) & result)
-    return ~result if invert else result
 
 
 def _score(m, name, p, bits):
@@ -224,6 +235,26 @@ def _argmax(m, scores):
 
 
 # -- scheduled datapath (pipelined and folded architectures) -----------------------------------
+def _all(*bits):
+    return Cat(*bits).all()
+
+
+def _any(*bits):
+    return Cat(*bits).any()
+
+
+def _groups(items, size=4):
+    """``items`` in consecutive groups of at most ``size``, as even as possible (nine
+    become 3 + 3 + 3, not 4 + 4 + 1)."""
+    n = -(-len(items) // size)
+    q, r = divmod(len(items), n)
+    out, k = [], 0
+    for g in range(n):
+        out.append(items[k:k + q + (g < r)])
+        k += q + (g < r)
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class _Node:
     """A value with its exact range ``[lo, hi]``, the logic level that produces it (None for a
@@ -256,6 +287,10 @@ class _Schedule:
         self.regs = []
         self.n_reg_bits = 0
         self._delayed = {}                  # id(node) -> (node, {stage: node})
+        self._complements = {}              # (id(node), width) -> (node, complement)
+        self._defs = {}                     # id(bit) -> (bit, operands, fn) of 1-bit ops
+        self._memo = {}                     # (key, operand ids) -> (operands, node)
+        self._inverted = {}                 # id(bit) -> (bit, its complement's copy)
         self._n = 0
 
     def stage_of(self, level):
@@ -276,14 +311,21 @@ class _Schedule:
         _, chain = self._delayed.setdefault(id(node), (node, {}))
         if stage not in chain:
             prev = self.align(node, stage - 1)
-            width = shape_for(node.lo, node.hi)
+            shape = shape_for(node.lo, node.hi)
+            # The top bits that every value in [lo, hi] shares are constants, not flip-flops:
+            # a flip-flop of a constant 1 is not removed (its initial value is 0), and
+            # Yosys merges all of them into one net that fans out across the device.
+            mask = (1 << shape.width) - 1
+            k = ((node.lo & mask) ^ (node.hi & mask)).bit_length()
             if self.m is None:
                 value = None
             else:
                 # data registers need no reset: only the valid bits say what they hold
-                value = Signal(width, name=f"s{stage}_{self._name('r')}", reset_less=True)
-                self.regs.append(value.eq(prev.value))
-            self.n_reg_bits += width.width
+                reg = Signal(k, name=f"s{stage}_{self._name('r')}", reset_less=True)
+                self.regs.append(reg.eq(prev.value[:k]))
+                value = Cat(reg, C((node.lo & mask) >> k, shape.width - k))
+                value = value.as_signed() if shape.signed else value
+            self.n_reg_bits += k
             chain[stage] = _Node(value, node.lo, node.hi, node.level, stage)
         return chain[stage]
 
@@ -304,7 +346,67 @@ class _Schedule:
         value = None if self.m is None else fn(*[o.value for o in ops])
         if name is not None and value is not None:
             value = self.signal(value, lo, hi, name)
+        node = _Node(value, lo, hi, level, stage)
+        if (lo, hi) == (0, 1):
+            self._defs[id(node)] = (node, operands, fn)
+        return node
+
+    def memo(self, key, operands, lo, hi, fn, name=None):
+        """:meth:`op`, built once per ``key`` (which must identify ``fn``) and operands."""
+        k = (key,) + tuple(id(o) for o in operands)
+        if k not in self._memo:
+            self._memo[k] = (operands, self.op(operands, lo, hi, fn, name=name))
+        return self._memo[k][1]
+
+    def inverted(self, bit):
+        """A second copy of the 1-bit op result ``bit``, computing its complement from the
+        same operands (so synthesis cannot merge the two back into one net), or None for a
+        bit that is not an op result. Halves the fanout of a bit read by many LUTs."""
+        if id(bit) not in self._defs:
+            return None
+        if id(bit) not in self._inverted:
+            _, operands, fn = self._defs[id(bit)]
+            self._inverted[id(bit)] = (bit, self.op(operands, 0, 1, lambda *v: ~fn(*v)))
+        return self._inverted[id(bit)][1]
+
+    def join(self, operands, lo, hi, fn):
+        """``fn(*values)`` over the operands aligned to the deepest one's stage, with no logic
+        level of its own (wiring: concatenations)."""
+        levels = [o.level for o in operands if o.level is not None]
+        level = max(levels) if levels else None
+        stage = self.stage_of(level)
+        ops = [self.align(o, stage) for o in operands]
+        value = None if self.m is None else fn(*[o.value for o in ops])
         return _Node(value, lo, hi, level, stage)
+
+    def complement(self, node, width=None):
+        """``2**width - 1 - node`` (the bitwise NOT of a non-negative value, ``width`` its own
+        by default): one LUT level, built once per node and width. A carry chain on iCE40 or
+        ECP5 cannot invert an operand itself, so subtracting (or comparing with) a value
+        costs an inverter LUT and a routing hop in front of the chain; adding a registered
+        complement and a constant instead leaves the chain bare."""
+        if node.base is not None and width is None:
+            return self.shifted(self.complement(node.base), node.shift)
+        assert node.lo >= 0, "only non-negative values are complemented"
+        w = shape_for(node.lo, node.hi).width if width is None else width
+        full = (1 << w) - 1
+        if node.level is None:
+            return _const_node(full - node.lo)
+        key = (id(node), w)
+        if key not in self._complements:
+            comp = self.op([node], full - node.hi, full - node.lo, lambda v: C(full, w) ^ v)
+            self._complements[key] = (node, comp)
+        return self._complements[key][1]
+
+    def reduce(self, bits, fn, name=None):
+        """``fn`` (an associative AND or OR) over 1-bit nodes as a tree of four-input ops:
+        one LUT4 and one logic level each, the shallowest operands combined first."""
+        bits = sorted(bits, key=lambda b: -1 if b.level is None else b.level)
+        while len(bits) > 4:
+            bits = [self.op(g, 0, 1, fn) if len(g) > 1 else g[0] for g in _groups(bits)]
+        if len(bits) == 1:
+            return bits[0]
+        return self.op(bits, 0, 1, fn, name=name)
 
     def signal(self, value, lo, hi, name):
         sig = Signal(shape_for(lo, hi), name=name)
@@ -348,28 +450,31 @@ class _Schedule:
         top = _level_tree([(key(n), n) for n in nodes], add)
         return _const_node(0) if top is None else top
 
-    def neuron(self, p, inputs, name=None, by_level=False):
-        """``1[pos >= neg + T]`` (or ``pos + (-T) >= neg``), as in the combinational circuit.
-        ``by_level`` (layers with shared nodes): the trees add the shallowest operands
-        first."""
+    def neuron(self, p, inputs, name=None):
+        """``1[pos - neg >= T]`` as one unsigned adder tree and a comparator against a
+        constant: ``pos + sum(~x for x in neg) >= T + D``, each negative term's input replaced
+        by its complement (:meth:`complement`, shared by every neuron that subtracts it) and
+        ``D`` the sum of the complements' offsets. No carry chain needs an inverted operand,
+        and the comparator is LUT logic. The tree adds the shallowest operands first (inputs,
+        then complements and shared nodes)."""
         if p.constant is not None:
             return _const_node(p.constant)
-        tree = self.level_tree if by_level else self.tree
-        pos = tree(self.shifted(inputs[i], k) for i, k in p.pos_terms)
-        neg = tree(self.shifted(inputs[i], k) for i, k in p.neg_terms)
-        if not p.neg_terms:                             # pos >= T
-            return self.compare_const(pos, p.threshold, True, name)
+        terms = [self.shifted(inputs[i], k) for i, k in p.pos_terms]
         if not p.pos_terms:                             # 0 >= neg + T: neg <= -T
+            neg = self.level_tree(self.shifted(inputs[i], k) for i, k in p.neg_terms)
             return self.compare_const(neg, -p.threshold, False, name)
-        if p.threshold >= 0:
-            lhs, rhs = pos, self.tree([neg, _const_node(p.threshold)])
-        else:
-            lhs, rhs = self.tree([pos, _const_node(-p.threshold)]), neg
-        return self.op([lhs, rhs], 0, 1, lambda a, b: a >= b, name=name)
+        offset = 0
+        for i, k in p.neg_terms:
+            x = inputs[i]
+            terms.append(self.shifted(self.complement(x), k))
+            offset += ((1 << shape_for(x.lo, x.hi).width) - 1) << k
+        return self.compare_const(self.level_tree(terms), p.threshold + offset, True, name)
 
     def compare_const(self, node, c, ge, name=None):
-        """``node >= c`` (``ge``) or ``node <= c`` for a non-negative ``node``, as LUT logic on
-        4-bit chunks (no carry chain): one logic level. A shifted input is compared unshifted
+        """``node >= c`` (``ge``) or ``node <= c`` for a non-negative ``node``, as LUT logic
+        on 4-bit chunks (no carry chain): a level of chunk lookups (greater-than and equal,
+        one LUT4 each), then levels combining neighbouring chunks in pairs
+        (``gt = gt_hi | eq_hi & gt_lo``: one LUT4). A shifted input is compared unshifted
         against the rounded constant (``x << k >= c`` is ``x >= ceil(c / 2**k)``)."""
         if node.base is not None:
             k, node = node.shift, node.base
@@ -377,8 +482,50 @@ class _Schedule:
         if not ge:                                      # x <= c is ~(x >= c + 1)
             c += 1
         width = shape_for(node.lo, node.hi).width
-        return self.op([node], 0, 1, lambda v: _ge_const(v, c, width, invert=not ge),
-                       name=name)
+        if c <= 0 or c >= 1 << width:
+            return _const_node(int((c <= 0) == ge))
+        low = (c & -c).bit_length() - 1     # x >= c compares only the bits above c's zeros
+
+        def lookup(x, pred, n):
+            return _lookup(x, [m for m in range(1 << n) if pred(m)])
+
+        # Segments from the MSB down: (gt, eq) packed in two bits, except the lowest one,
+        # which holds only ">=" and so does every combination that contains it: its top
+        # is node >= c. Only the last op inverts (for <=), so no bit is left unused.
+        segs = []
+        for a in range(low, width, 4):
+            b = min(a + 4, width)
+            ca, n = (c >> a) & ((1 << (b - a)) - 1), b - a
+
+            def chunk(v, a=a, b=b, ca=ca, n=n):
+                x = v[a:b]
+                if a == low:
+                    ge_c = lookup(x, lambda m: m >= ca, n)
+                    return ge_c if ge or width - low > 4 else ~ge_c
+                return Cat(lookup(x, lambda m: m > ca, n), x == ca)
+            # neurons comparing the same input share chunk lookups and combinations (memo):
+            # otherwise synthesis merges the equal LUTs into one driving several registers
+            key = ("chunk", a, b, ca, a == low, a == low and not (ge or width - low > 4))
+            segs.insert(0, self.memo(key, [node], 0, 1 if a == low else 3, chunk,
+                                     name=name if width - low <= 4 else None))
+        while len(segs) > 1:
+            nxt = []
+            for k in range(0, len(segs) - 1, 2):
+                has_lsb = k + 2 == len(segs)            # this pair contains the LSB chunk
+                last = has_lsb and len(segs) == 2
+
+                def combine(h, l, has_lsb=has_lsb, last=last):
+                    if not has_lsb:
+                        return Cat(h[0] | h[1] & l[0], h[1] & l[1])
+                    g = h[0] | h[1] & l
+                    return g if ge or not last else ~g
+                key = ("combine", has_lsb, last and not ge)
+                nxt.append(self.memo(key, segs[k:k + 2], 0, 1 if has_lsb else 3, combine,
+                                     name=name if last else None))
+            if len(segs) % 2:
+                nxt.append(segs[-1])
+            segs = nxt
+        return segs[0]
 
     def table(self, nodes, table, lo, hi):
         """A leaf table indexed by the 1-bit ``nodes``: one logic level, or none for a
@@ -391,13 +538,37 @@ class _Schedule:
                          lo, hi, b.level, b.stage)
         return self.op(nodes, lo, hi, lambda *v: _table(list(v), table, lo, hi))
 
-    def score(self, p, bits, name=None):
+    def score(self, p, bits, name=None, invert=False):
         """Leaf tables of up to four hidden bits (grouped by the level that produces them),
-        then one balanced signed adder tree; the offset sits in the first table."""
+        then one balanced signed adder tree; the offset sits in the first table.
+
+        Every later table whose values are all non-negative is centred on zero and the first
+        table takes the constants back (the sum is unchanged): then no adder sums two
+        unsigned values into a wider one, whose top bit would be a bare carry-out (on iCE40
+        a feed-through cell and a hop to its flip-flop)."""
         def key(j):
             return -1 if bits[j].level is None else bits[j].level
-        leaves = [self.table([bits[j] for j in js], table, lo, hi)
-                  for js, table, lo, hi in score_groups(p, key)]
+        groups = score_groups(p, key)
+        moved = 0
+        for g, (js, table, lo, hi) in enumerate(groups[1:], 1):
+            if 0 <= lo < hi:
+                c = (lo + hi + 1) // 2
+                groups[g] = (js, tuple(v - c for v in table), lo - c, hi - c)
+                moved += c
+        if moved:
+            js, table, lo, hi = groups[0]
+            groups[0] = (js, tuple(v + moved for v in table), lo + moved, hi + moved)
+        leaves = []
+        for js, table, lo, hi in groups:
+            sel = [bits[j] for j in js]
+            if invert:                  # read the complemented copies of the hidden bits
+                flip = 0
+                for i, b in enumerate(sel):
+                    nb = self.inverted(b)
+                    if nb is not None:
+                        sel[i], flip = nb, flip | 1 << i
+                table = tuple(table[m ^ flip] for m in range(len(table)))
+            leaves.append(self.table(sel, table, lo, hi))
         s = self.tree(leaves)
         if name is None or s.value is None or s.level is None:
             return s
@@ -414,21 +585,43 @@ class _Schedule:
             return self.tournament(scores)
         if n == 1:
             return _const_node(0)
-        later = {}                          # (j, k), j < k: s_k > s_j (k beats j)
-        for j in range(n):
+        # s_k <= s_j is bit w of 2**w + s_k + ~s_j (~s_j over the common width w): the carry
+        # out of a bare chain (no inverter in front: the complement is registered), taken
+        # as a sum bit so that it is a LUT in the chain's last cell, packed with its
+        # flip-flop (a raw carry-out needs a feed-through cell and a hop to the flip-flop)
+        assert all(sc.lo >= 0 for sc in scores), "the all-pairs argmax compares biased scores"
+        w = max(shape_for(sc.lo, sc.hi).width for sc in scores)
+
+        def not_beats(na, b):
+            return (Cat(b, C(0, w - len(b)), C(1, 1)) + na)[w]
+        kept_by = {}                        # (j, k), j < k: s_k <= s_j (j keeps k off)
+        for j in range(n - 1):
+            comp = self.complement(scores[j], w)
             for k in range(j + 1, n):
-                later[j, k] = self.op([scores[j], scores[k]], 0, 1, lambda a, b: b > a,
-                                      name=f"amax_gt_{k}_{j}")
+                kept_by[j, k] = self.op([comp, scores[k]], 0, 1, not_beats,
+                                        name=f"amax_le_{k}_{j}")
         wins = []
         for k in range(n):
-            # k beats j < k strictly, and j > k unless s_j > s_k
-            ops = [later[j, k] for j in range(k)] + [later[k, j] for j in range(k + 1, n)]
-            inv = [False] * k + [True] * (n - 1 - k)
-            wins.append(self.op(ops, 0, 1, lambda *v, inv=inv: Cat(
-                *[~x if i else x for x, i in zip(v, inv)]).all(), name=f"amax_win{k}"))
+            # k beats every j < k strictly, and no j > k beats k
+            beaten = [kept_by[j, k] for j in range(k)]
+            kept = [kept_by[k, j] for j in range(k + 1, n)]
+            wins.append(self._win(kept, beaten, f"amax_win{k}"))
         width = (n - 1).bit_length()
-        return self.op(wins, 0, n - 1, lambda *w: Cat(
-            *[Cat(*[w[k] for k in range(n) if k >> b & 1]).any() for b in range(width)]))
+        index = [self.reduce([wins[k] for k in range(n) if k >> b & 1], _any)
+                 for b in range(width)]
+        return self.join(index, 0, n - 1, lambda *v: Cat(*v))
+
+    def _win(self, true, false, name):
+        """AND of the ``true`` bits and the complements of the ``false`` bits: the first
+        level takes up to four of them per LUT (inverting inside it), later levels AND."""
+        ops = sorted([(b, False) for b in true] + [(b, True) for b in false],
+                     key=lambda t: -1 if t[0].level is None else t[0].level)
+        groups = _groups(ops)
+        first = [self.op([b for b, _ in g], 0, 1, lambda *v, inv=tuple(i for _, i in g):
+                         Cat(*[~x if i else x for x, i in zip(v, inv)]).all(),
+                         name=name if len(groups) == 1 else None)
+                 for g in groups]
+        return first[0] if len(first) == 1 else self.reduce(first, _all, name=name)
 
     def tournament(self, scores):
         """Tournament; the left operand wins ties, so the lowest index wins."""
@@ -464,7 +657,7 @@ class _Schedule:
         for l, layer in enumerate(plan.layers[first_layer:], first_layer):
             shared = plan.layer_shared(l)
             nodes = self.shared(l, shared, nodes)
-            nodes = [self.neuron(p, nodes, f"h{l}_{j}", by_level=bool(shared))
+            nodes = [self.neuron(p, nodes, f"h{l}_{j}")
                      for j, p in enumerate(layer)]
         score_plans = plan.scores
         if net.task == "multiclass" and len(score_plans) <= ALL_PAIRS_MAX:
@@ -474,7 +667,12 @@ class _Schedule:
             bias = max(0, -min(p.lo for p in score_plans))
             score_plans = [replace(p, offset=p.offset + bias, lo=p.lo + bias, hi=p.hi + bias)
                            for p in score_plans]
-        scores = [self.score(p, nodes, f"score{k}") for k, p in enumerate(score_plans)]
+        # With register cuts, half of the scores read complemented copies of the hidden
+        # bits: a hidden bit feeds a LUT per table bit of every score (~40 on digits), a
+        # net spread over the whole device; two copies halve that
+        split = len(score_plans) // 2 if self.cuts and len(score_plans) >= 4 else None
+        scores = [self.score(p, nodes, f"score{k}", invert=split is not None and k >= split)
+                  for k, p in enumerate(score_plans)]
         if net.task == "multiclass":
             return self.argmax(scores)
         s = scores[0]
@@ -568,36 +766,47 @@ def _check_int(name, value, lo):
     return int(value)                                   # numpy integers become Python ints
 
 
+def _payload_register(m, o):
+    """The flip-flops behind ``o.payload``, without a reset (``o.valid`` says when they
+    hold a result): on iCE40 a reset would take a LUT in front of their clock enable."""
+    reg = Signal.like(o.payload, name="o_payload", reset_less=True)
+    m.d.comb += o.payload.eq(reg)
+    return reg
+
+
 def _output_queue(m, depth, w_data, w_en, o):
     """A ``depth``-entry queue in front of ``o`` built for short paths and self-cleaning
     state: a shift register whose head is the output register (``o.payload``, ``o.valid`` are
-    flip-flops). The whole queue moves one place towards the head whenever the head is empty
-    or read, and a written entry lands just above the last occupied one, so every entry's
-    next value depends only on its neighbours (a few LUTs, no pointers or counters). Any
-    state drains within ``depth`` cycles of a ready consumer, which keeps the queue
-    k-inductive. ``w_data``/``w_en`` should be registers; the caller guarantees it never
-    overflows."""
-    ents = [o.payload] + [Signal.like(o.payload, name=f"oq{k}", reset_less=True)
-                          for k in range(1, depth)]
+    flip-flops) and whose valid bits are a thermometer code. The whole queue moves one place
+    towards the head whenever the head is empty or read (``shift``), and ``w_data`` is
+    written into *every* slot that is free afterwards; only the first of them becomes valid,
+    the others hold a don't-care copy. So an entry's next value is a choice between two
+    values of its own (moved up or held) that depend on flip-flops only, then a choice by
+    ``shift``: two LUT levels from any flip-flop, one from ``o.ready``. Any state drains
+    within ``depth`` cycles of a ready consumer, which keeps the queue k-inductive.
+    ``w_data``/``w_en`` should be registers; the caller guarantees it never overflows."""
+    ents = [_payload_register(m, o)] + [Signal.like(o.payload, name=f"oq{k}",
+                                                    reset_less=True)
+                                        for k in range(1, depth)]
     vals = [o.valid] + [Signal(name=f"oq{k}_valid") for k in range(1, depth)]
     shift = Signal()
     m.d.comb += shift.eq(~o.valid | o.ready)
-    zero = C(0, 1)
     for k in range(depth):
-        above_v = vals[k + 1] if k + 1 < depth else zero
+        above_v = vals[k + 1] if k + 1 < depth else C(0, 1)
+        above = ents[k + 1] if k + 1 < depth else w_data
         below_v = vals[k - 1] if k else C(1, 1)
-        with m.If(shift):
-            # this slot takes the entry above it, or the new one if it is the first free slot
-            here = w_en & ~above_v & (vals[k] if k else C(1, 1))
-            m.d.sync += vals[k].eq(above_v | here)
-            if k + 1 < depth:
-                m.d.sync += ents[k].eq(Mux(above_v, ents[k + 1], w_data))
-            else:
-                m.d.sync += ents[k].eq(w_data)
-        with m.Else():
-            here = w_en & ~vals[k] & below_v
-            with m.If(here):
-                m.d.sync += [vals[k].eq(1), ents[k].eq(w_data)]
+        # moved: the entry above, else the new one; held: this entry, else the new one (the
+        # head is valid whenever it does not move, so it simply holds: its clock enable is
+        # shift alone)
+        moved = Mux(above_v, above, w_data)
+        held = Mux(vals[k], ents[k], w_data) if k else ents[0]
+        moved_v = above_v | w_en & (vals[k] if k else C(1, 1))
+        held_v = vals[k] | w_en & below_v
+        m.d.sync += ents[k].eq(Mux(shift, moved, held))
+        # Valid bits have a reset, and an iCE40 flip-flop's synchronous reset acts only
+        # with its clock enable, so an inferred enable would cost a LUT in front of it:
+        # these are written without a hold term (the head: ~shift implies o.valid).
+        m.d.sync += vals[k].eq(Mux(shift, moved_v, held_v) if k else ~shift | moved_v)
 
 
 class ThresholdNetworkCircuit(wiring.Component):
@@ -769,7 +978,7 @@ class ThresholdNetworkCircuit(wiring.Component):
         total = out + sched.n_reg_bits + self._stages
         if self._bp == "credit":            # result register, the queue's entries and valid
             depth = self.latency + 1        # bits past the head, the credit counter
-            total += out + (depth - 1) * out + shape_for(0, depth).width
+            total += out + (depth - 1) * out + depth
         return total
 
     def resource_hint(self):
@@ -797,9 +1006,10 @@ class ThresholdNetworkCircuit(wiring.Component):
             return self._elaborate_pipelined()
         m = Module()
         result = self.datapath(m, self.i.payload)
+        out = _payload_register(m, self.o)
         m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [self.o.payload.eq(result), self.o.valid.eq(1)]
+            m.d.sync += [out.eq(result), self.o.valid.eq(1)]
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         return m
@@ -813,6 +1023,7 @@ class ThresholdNetworkCircuit(wiring.Component):
         result = sched.align(sched.network(net, self._plan, inputs), self._stages)
         assert (result.level or 0) <= self._levels
         if self._bp == "stall":
+            out = _payload_register(m, self.o)
             en = Signal()                                 # global stall: all stages advance
             m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
             valid = [self.i.valid] + [Signal(name=f"s{k}_valid")
@@ -820,23 +1031,28 @@ class ThresholdNetworkCircuit(wiring.Component):
             with m.If(en):
                 m.d.sync += sched.regs
                 m.d.sync += [v.eq(u) for u, v in zip(valid, valid[1:])]
-                m.d.sync += [self.o.payload.eq(result.value), self.o.valid.eq(valid[-1])]
+                m.d.sync += [out.eq(result.value), self.o.valid.eq(valid[-1])]
             return m
         # Free-running stages (no clock enable to fan out to every register) into an output
         # queue with a slot reserved for every vector in flight: a vector is accepted only
         # while fewer than ``depth`` are in the pipeline or the queue, so the queue never
         # overflows, and ``i.ready`` comes from a register, not from ``o.ready``.
         depth = self.latency + 1                 # enough credit for one vector per cycle
-        count = Signal(range(depth + 1))
+        # the credit count as a thermometer code (inside[k]: more than k vectors inside), so
+        # that i.ready is a flip-flop and every count bit is a function of its neighbours
+        # and the two handshakes (no adder, no comparison with depth)
+        inside = Signal(depth, name="inside")
         take = Signal()
         give = Signal()
-        m.d.comb += [self.i.ready.eq(count != depth),
+        m.d.comb += [self.i.ready.eq(~inside[-1]),
                      take.eq(self.i.valid & self.i.ready),
                      give.eq(self.o.valid & self.o.ready)]
-        with m.If(take & ~give):
-            m.d.sync += count.eq(count + 1)
-        with m.Elif(give & ~take):
-            m.d.sync += count.eq(count - 1)
+        up, down, same = take & ~give, give & ~take, ~(take ^ give)
+        # as AND/OR terms, not a hold multiplexer: no clock enable is inferred (see
+        # _output_queue)
+        m.d.sync += inside.eq(up.replicate(depth) & Cat(C(1, 1), inside[:-1])
+                              | down.replicate(depth - 1) & inside[1:]
+                              | same.replicate(depth) & inside)
         valid = [take] + [Signal(name=f"s{k}_valid") for k in range(1, self._stages + 1)]
         m.d.sync += sched.regs
         m.d.sync += [v.eq(u) for u, v in zip(valid, valid[1:])]
@@ -913,6 +1129,7 @@ class ThresholdNetworkCircuit(wiring.Component):
             bits.append(_Node(fire, 0, 1, 1))           # level 1: the accumulator step
         sched = _Schedule(m, self.cut_levels)
         result = sched.align(sched.network(net, plan, bits, first_layer=1), self._stages)
+        out = _payload_register(m, self.o)
 
         with m.If(busy & ~last):
             m.d.sync += [acc.eq(nxt) for acc, nxt, _ in step]
@@ -923,7 +1140,7 @@ class ThresholdNetworkCircuit(wiring.Component):
         with m.If(out_free):
             m.d.sync += sched.regs
             m.d.sync += [v.eq(u) for u, v in zip(valid, valid[1:])]
-            m.d.sync += [self.o.payload.eq(result.value), self.o.valid.eq(valid[-1])]
+            m.d.sync += [out.eq(result.value), self.o.valid.eq(valid[-1])]
         with m.If(last & out_free):
             m.d.sync += busy.eq(0)
         with m.If(self.i.valid & self.i.ready):           # after the above: accept wins
