@@ -290,6 +290,7 @@ class _Schedule:
         self._complements = {}              # (id(node), width) -> (node, complement)
         self._defs = {}                     # id(bit) -> (bit, operands, fn) of 1-bit ops
         self._memo = {}                     # (key, operand ids) -> (operands, node)
+        self._named = {}                    # id(node) -> (node, node in a signal)
         self._inverted = {}                 # id(bit) -> (bit, its complement's copy)
         self._n = 0
 
@@ -408,6 +409,19 @@ class _Schedule:
             return bits[0]
         return self.op(bits, 0, 1, fn, name=name)
 
+    def named(self, node):
+        """``node`` with its value in a signal of its own (no logic level), for a value that
+        several expressions read: inlined, it would be copied into each of them (and
+        evaluated once per copy by the Python simulator)."""
+        if self.m is None or node.level is None or isinstance(node.value, Signal):
+            return node
+        if node.base is not None:
+            return self.shifted(self.named(node.base), node.shift)
+        if id(node) not in self._named:
+            sig = self.signal(node.value, node.lo, node.hi, self._name("v"))
+            self._named[id(node)] = (node, replace(node, value=sig))
+        return self._named[id(node)][1]
+
     def signal(self, value, lo, hi, name):
         sig = Signal(shape_for(lo, hi), name=name)
         self.m.d.comb += sig.eq(value)
@@ -485,6 +499,7 @@ class _Schedule:
         if c <= 0 or c >= 1 << width:
             return _const_node(int((c <= 0) == ge))
         low = (c & -c).bit_length() - 1     # x >= c compares only the bits above c's zeros
+        node = self.named(node)             # read by every chunk: one signal, not copies
 
         def lookup(x, pred, n):
             return _lookup(x, [m for m in range(1 << n) if pred(m)])
@@ -507,7 +522,8 @@ class _Schedule:
             # otherwise synthesis merges the equal LUTs into one driving several registers
             key = ("chunk", a, b, ca, a == low, a == low and not (ge or width - low > 4))
             segs.insert(0, self.memo(key, [node], 0, 1 if a == low else 3, chunk,
-                                     name=name if width - low <= 4 else None))
+                                     name=(name if width - low <= 4 else
+                                           self._name(f"{name or 'cmp'}_c"))))
         while len(segs) > 1:
             nxt = []
             for k in range(0, len(segs) - 1, 2):
@@ -521,7 +537,8 @@ class _Schedule:
                     return g if ge or not last else ~g
                 key = ("combine", has_lsb, last and not ge)
                 nxt.append(self.memo(key, segs[k:k + 2], 0, 1 if has_lsb else 3, combine,
-                                     name=name if last else None))
+                                     name=name if last else
+                                     self._name(f"{name or 'cmp'}_p")))
             if len(segs) % 2:
                 nxt.append(segs[-1])
             segs = nxt
