@@ -60,8 +60,7 @@ class Device:
     @property
     def synth_opts(self):
         """Options of the synthesis command: on iCE40, abc9 maps with the delay model of this
-        chip's speed class (Yosys assumes an HX part otherwise; a UP5K is about twice as
-        slow)."""
+        chip's family (Yosys assumes an HX part otherwise; UltraPlus logic is slower)."""
         if self.family == "ice40":
             return "-device u" if self.name.startswith("up") else "-device hx"
         return ""
