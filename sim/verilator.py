@@ -265,8 +265,9 @@ def _version(tool, env):
 
 
 def run_verilator(model, Q, bits, expected, *, bubbles=0.0, stalls=0.0, seed=0, vcd=None,
-                  max_cycles=None, engine="verilator"):
-    """Stream the rows of ``Q`` through a built harness; compare with ``expected`` in C++."""
+                  max_cycles=None, interval=1, engine="verilator"):
+    """Stream the rows of ``Q`` through a built harness; compare with ``expected`` in C++.
+    ``interval``: the circuit's cycles per vector (folded circuits), for the cycle budget."""
     Q = np.asarray(Q, dtype=np.int64)
     expected = np.ascontiguousarray(np.asarray(expected, dtype="<i8"))
     n = len(Q)
@@ -278,7 +279,7 @@ def run_verilator(model, Q, bits, expected, *, bubbles=0.0, stalls=0.0, seed=0, 
                          f"{model.in_words}")
     if max_cycles is None:
         slow = 1.0 / max(1e-3, (1 - bubbles) * (1 - stalls))
-        max_cycles = int(n * slow * 8 + 10000)
+        max_cycles = int(n * slow * 8 * max(1, int(interval)) + 10000)
     with tempfile.TemporaryDirectory(prefix="thresh2hw-vl-") as d:
         fi, fe, fg = (os.path.join(d, x) for x in ("in.bin", "exp.bin", "got.bin"))
         words.astype("<u4").tofile(fi)

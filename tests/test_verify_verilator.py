@@ -160,3 +160,28 @@ def test_registered_wrapper_matches_plain_harness(build_cache):
     assert reg.extra["cycles"] == plain.extra["cycles"] > len(Q)
     assert reg.extra["measured_latency"] == plain.extra["measured_latency"] == c.latency
     np.testing.assert_array_equal(reg.outputs, plain.outputs)
+
+
+def test_cycle_budget_follows_the_folded_interval(build_cache, capsys, tmp_path):
+    """A folded circuit takes ``C`` cycles per vector: the default cycle budget must scale
+    with it (it was ~8 cycles per vector, so long folded runs reported lost outputs)."""
+    rng = np.random.default_rng(21)
+    net = random_network(rng, d=40, hidden=(3,), input_bits=2)
+    c = build(net, architecture="folded", fold=1)
+    assert c.initiation_interval == 40
+    Q = random_vectors(net, 600, rng)
+    r = check_verilog_verilator(verilog_of(c), TOP, net, Q, cache_dir=build_cache,
+                                interval=c.initiation_interval)
+    assert r.ok and r.vectors == 600, r.to_dict()
+    assert r.extra["cycles"] >= 600 * 40
+    short = check_verilog_verilator(verilog_of(c), TOP, net, Q, cache_dir=build_cache)
+    assert not short.ok and short.errors                 # interval 1: the budget runs out
+    # the CLI passes the circuit's interval
+    from thresh2hw.cli import main
+    model = tmp_path / "m.json"
+    net.save(str(model))
+    rc = main(["verify", str(model), "--engine", "verilator", "--fold", "1", "--random",
+               "600", "--cache-dir", str(build_cache)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "0 mismatches" in err and "FAILED" not in err

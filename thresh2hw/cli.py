@@ -461,7 +461,8 @@ def _simulate(net, Q, log, *, adversarial=True, random=0, seed=0, vcd=None, labe
     log.end_progress()
     verdict = "0 mismatches" if res.ok else f"{res.mismatches} MISMATCHES"
     how = ("one per clock" if res.architecture in (None, "combinational") else
-           f"{res.architecture} circuit, measured latency {res.latency} cycles")
+           f"{res.architecture} circuit, measured latency {res.latency} "
+           f"cycle{'s' if res.latency != 1 else ''}")
     log(f"[simulate] {' + '.join(names)} vectors through Amaranth's simulator, {how}: "
         f"{verdict} ({res.vectors_per_s:.0f} vectors/s, {res.seconds:.1f} s)")
     if res.first_mismatch is not None:

@@ -43,6 +43,13 @@ def _count(s):
     return v
 
 
+def _seed(s):
+    v = _count(s)
+    if v >= 1 << 31:
+        raise argparse.ArgumentTypeError(f"{v} is above 2147483647")
+    return v
+
+
 def register(sub, common):
     b = sub.add_parser("build", parents=[common],
                        help="FPGA bitstream (board + UART link) or out-of-context synthesis")
@@ -64,9 +71,9 @@ def register(sub, common):
                    help="place and route even if the estimate says the design cannot fit")
     b.add_argument("--keep-build-dir", action="store_true",
                    help="keep every intermediate file in the output directory")
-    b.add_argument("--seed", type=_count, default=None, metavar="N",
-                   help="board builds: nextpnr placement seed (default: nextpnr's, 1); Fmax "
-                        "varies by a few per cent between seeds")
+    b.add_argument("--seed", type=_seed, default=None, metavar="N",
+                   help="board builds: nextpnr placement seed, 0..2147483647 (default: "
+                        "nextpnr's own); Fmax varies by a few per cent between seeds")
     b.add_argument("--target-mhz", type=_positive_float, default=None, metavar="F",
                    help="board builds: place and route for an F MHz clock instead of the board "
                         "clock (reports the Fmax reached; the bitstream still runs at the board "

@@ -247,6 +247,7 @@ def cmd_verify(args, log):
         run_kw = dict(bubbles=args.backpressure, stalls=args.backpressure, seed=args.seed)
         if engine != "pysim":
             run_kw["cache_dir"] = args.cache_dir
+            run_kw["interval"] = circuit.initiation_interval    # cycle budget per vector
         try:
             r = check_engine(engine, net, vecs, verilog=verilog, top=TOP, circuit=circuit
                              if engine == "pysim" else None, **run_kw)
@@ -257,7 +258,8 @@ def cmd_verify(args, log):
         results.append(d)
         build = (f", build {r.build_seconds:.1f} s" if r.build_seconds else
                  (", build cached" if engine != "pysim" else ""))
-        verdict = "0 mismatches" if r.ok else f"{r.mismatches} MISMATCHES"
+        verdict = ("0 mismatches" if r.ok else f"{r.mismatches} MISMATCHES" if r.mismatches
+                   else "FAILED")
         cpu = r.extra.get("cpu_seconds")
         per_cpu = f", {r.vectors / cpu:,.0f} per CPU-second" if cpu else ""
         log(f"[{engine}] {r.vectors} {kind}: {verdict} ({r.vectors_per_s:,.0f} vectors/s"

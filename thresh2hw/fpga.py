@@ -360,8 +360,8 @@ def build_board(circuit, board, out_dir, *, baud=115200, timeout=3600, keep=Fals
                 target_mhz=None, seed=None):
     """Bitstream for ``board``; returns the build record (dict).
 
-    ``seed``: nextpnr's placement seed (default: nextpnr's own, 1); Fmax varies by a few
-    per cent between seeds, so report a spread, not a chosen one.
+    ``seed``: nextpnr's placement seed (default: nextpnr's own); Fmax varies by a few per
+    cent between seeds, so report a spread, not a chosen one.
 
     ``target_mhz``: place and route for this clock frequency instead of the board clock's
     (nextpnr then works to reach it; ``--timing-allow-fail`` keeps a miss from failing the

@@ -367,7 +367,8 @@ class _Schedule:
             return None
         if id(bit) not in self._inverted:
             _, operands, fn = self._defs[id(bit)]
-            self._inverted[id(bit)] = (bit, self.op(operands, 0, 1, lambda *v: ~fn(*v)))
+            self._inverted[id(bit)] = (bit, self.op(operands, 0, 1, lambda *v: ~fn(*v),
+                                                    name=self._name("hinv")))
         return self._inverted[id(bit)][1]
 
     def join(self, operands, lo, hi, fn):
@@ -547,6 +548,7 @@ class _Schedule:
     def table(self, nodes, table, lo, hi):
         """A leaf table indexed by the 1-bit ``nodes``: one logic level, or none for a
         single bit (an AND-select) or a constant."""
+        nodes = [self.named(b) for b in nodes]      # each index bit is read per table bit
         if len(nodes) <= 1:
             if not nodes:
                 return _const_node(table[0])
