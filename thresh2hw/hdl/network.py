@@ -595,10 +595,11 @@ class _Schedule:
 
     def argmax(self, scores):
         """Index of the largest score, the lowest index on ties. Up to :data:`ALL_PAIRS_MAX`
-        scores: every pair compared at once (one comparator level), each score's win as the
-        AND of its comparisons (one level) and the index bits as ORs of the wins (one level),
-        so no comparator feeds a multiplexer feeding another comparator. More scores: a
-        tournament of compare-and-select levels (fewer comparators)."""
+        scores: a level of registered complements, then every pair compared at once (one
+        carry-chain level), each score's win as the AND of its comparisons and the index
+        bits as ORs of the wins (four-input levels), so no comparator feeds a multiplexer
+        feeding another comparator. More scores: a tournament of compare-and-select levels
+        (fewer comparators)."""
         n = len(scores)
         if n > ALL_PAIRS_MAX:
             return self.tournament(scores)
@@ -621,10 +622,10 @@ class _Schedule:
                                         name=f"amax_le_{k}_{j}")
         wins = []
         for k in range(n):
-            # k beats every j < k strictly, and no j > k beats k
-            beaten = [kept_by[j, k] for j in range(k)]
-            kept = [kept_by[k, j] for j in range(k + 1, n)]
-            wins.append(self._win(kept, beaten, f"amax_win{k}"))
+            # k wins when no j < k keeps it off (ties go to j) and k keeps off every j > k
+            held_off = [kept_by[j, k] for j in range(k)]
+            holds_off = [kept_by[k, j] for j in range(k + 1, n)]
+            wins.append(self._win(holds_off, held_off, f"amax_win{k}"))
         width = (n - 1).bit_length()
         index = [self.reduce([wins[k] for k in range(n) if k >> b & 1], _any)
                  for b in range(width)]
