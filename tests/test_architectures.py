@@ -284,3 +284,21 @@ def test_mixed_sign_neurons_and_wide_argmax_exhaustively():
     res = check_circuit(net, Q, circuit=build_circuit(bad, architecture="pipelined",
                                                       pipeline_stages="max"))
     assert res.mismatches > 0
+
+
+def test_equal_table_bits_are_one_signal():
+    # the low bit of both leaf tables is h4 xor h5 (index bits in a different order): built
+    # once, or synthesis merges the two LUTs into one driving two registers
+    from amaranth.hdl import Module, Signal
+    from thresh2hw.hdl.network import _Node, _Schedule
+    h = [_Node(Signal(name=f"h{j}"), 0, 1, 1) for j in range(8)]
+    sched = _Schedule(Module())
+
+    def table(index, weights):
+        t = [sum(w for i, w in enumerate(weights) if k >> i & 1) for k in range(16)]
+        return sched.table([h[i] for i in index], t, min(t), max(t)).value
+    a = table((4, 5, 6, 7), (1, 1, 2, 2))
+    b = table((5, 4, 0, 1), (1, 1, 2, -2))
+    first = repr(a).split(")")[0]                     # "(cat (sig tK"
+    assert first.startswith("(cat (sig t") and repr(b).startswith("(s " + first + ")")
+    assert repr(a).count("(sig t") == 3 and repr(b).count(first[5:]) == 1

@@ -2,12 +2,14 @@
 """FPGA builds: plan-based estimates vs Yosys, a real iCE40 bitstream, reports, error cases."""
 import json
 import os
+import subprocess
 
 import numpy as np
 import pytest
 
 from thresh2hw import fpga, toolchain
 from thresh2hw.cli import main
+from thresh2hw.model import IntegerNetwork, OutputLayer
 from thresh2hw.hdl import ThresholdNetworkCircuit
 from thresh2hw.report import derive_timing, render_markdown
 
@@ -84,6 +86,71 @@ def test_estimate_within_factor_of_yosys(tmp_path, rng):
                                                                              real)
         assert rec["ffs"] == est.ffs                 # the output register, exactly
         assert not os.path.exists(tmp_path / f"o{k}" / "top.bin")
+
+
+def _flip_flop_lut_depths(netlist):
+    """How many flip-flops sit behind 0, 1, 2, ... LUT levels of plain logic (flip-flops fed
+    through a carry chain are left out), and how many LUTs drive several flip-flops (only
+    one of them can share the LUT's logic cell)."""
+    cells = netlist["modules"]["top"]["cells"].values()
+    driver = {b: c for c in cells for p, bits in c["connections"].items()
+              if c["port_directions"].get(p) == "output" for b in bits if isinstance(b, int)}
+    memo = {}
+
+    def depth(bit):                 # LUT levels back to flip-flops; None through a carry
+        if bit not in memo:
+            c = driver.get(bit)
+            if c is None or c["type"].startswith("SB_DFF"):
+                memo[bit] = 0
+            elif c["type"] != "SB_LUT4":
+                memo[bit] = None
+            else:
+                ins = [depth(b) for p in ("I0", "I1", "I2", "I3")
+                       for b in c["connections"][p] if isinstance(b, int)]
+                memo[bit] = None if None in ins else 1 + max(ins, default=0)
+        return memo[bit]
+    hist, ffs_of = {}, {}
+    for c in cells:
+        d = c["connections"]["D"][0] if c["type"].startswith("SB_DFF") else None
+        if isinstance(d, int):
+            ffs_of[d] = ffs_of.get(d, 0) + 1
+            if depth(d) is not None:
+                hist[depth(d)] = hist.get(depth(d), 0) + 1
+    shared = sum(1 for d, k in ffs_of.items()
+                 if k > 1 and driver.get(d, {}).get("type") == "SB_LUT4")
+    return hist, shared
+
+
+@pytest.mark.synth
+@needs_yosys
+def test_lut_mapping_keeps_every_pipeline_stage_one_lut_deep(tmp_path):
+    # Yosys's default abc9 script rebuilds some stage functions from other LUTs of the same
+    # stage (area recovery); the build flow's script must not: at pipeline_stages="max"
+    # every flip-flop is behind at most one LUT level, and that LUT feeds only it
+    from amaranth.back import rtlil
+    net = random_network(np.random.default_rng(2), d=6, hidden=(12,), n_out=5, input_bits=8,
+                         sparsity=0.8)
+    # the leaf tables of score 0 over hidden bits (4, 5, 6, 7) and of score 1 over (4, 5, 8,
+    # 9) have the same low bit, not(h4 xor h5), written differently
+    V = np.where(net.output.weights == 0, 1, net.output.weights)
+    V[0] = [2, 2, 2, 2, 1, 1, 2, 2, 2, 2, 2, 2]
+    V[1] = [3, -1, 2, 1, 1, 1, 0, 0, 2, 2, 2, 2]
+    net = IntegerNetwork(task=net.task, input_bits=net.input_bits, hidden=net.hidden,
+                         output=OutputLayer(V, net.output.bias))
+    c = fpga.make_circuit(net, "pipelined", pipeline_stages="max")
+    (tmp_path / "top.il").write_text(rtlil.convert(c, name="top", emit_src=False))
+    yosys = toolchain.find_tool("yosys").path
+    device = fpga.DEVICES["up5k"]
+    depths = []
+    for prelude in ("", device.synth_prelude + "; "):
+        subprocess.run([yosys, "-q", "-p", f"read_rtlil top.il; {prelude}{device.synth} "
+                        f"{device.synth_opts} -top top; write_json n.json"],
+                       cwd=tmp_path, check=True)
+        depths.append(_flip_flop_lut_depths(json.loads((tmp_path / "n.json").read_text())))
+    (default, _), (ours, shared) = depths
+    assert max(default) == 2                         # the default script does deepen stages
+    assert max(ours) == 1 and sum(ours.values()) == sum(default.values())
+    assert shared == 0          # equal table bits of different scores are one register
 
 
 # -- real builds ---------------------------------------------------------------------------

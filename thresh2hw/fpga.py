@@ -65,6 +65,21 @@ class Device:
             return "-device u" if self.name.startswith("up") else "-device hx"
         return ""
 
+    @property
+    def synth_prelude(self):
+        """Yosys commands run before the synthesis command (see :data:`ABC9_SCRIPT`)."""
+        return f"scratchpad -set abc9.script {ABC9_SCRIPT}"
+
+
+#: The LUT mapping script abc9 runs: Yosys's default without area recovery (``&if -F 0
+#: -A 0``, no ``&mfs``). The default's area passes rebuild a one-LUT function of a register
+#: stage from another LUT of the same stage (two comparisons of one input byte share a
+#: sub-function), so a stage meant to be one LUT deep becomes two, and the first LUT can no
+#: longer share a logic cell with its flip-flop. On the digits network they save one LUT
+#: and put ~60 datapath flip-flops behind two LUT levels. (Inline ABC script: commas are
+#: blanks; Yosys substitutes {W} and {D}.)
+ABC9_SCRIPT = "+&scorr;&sweep;&dc2;&dch,-f,-r;&ps;&if,{W},{D},-v,-F,0,-A,0"
+
 
 DEVICES = {
     "hx1k": Device("hx1k", "ice40", 1280, 1280, 16, 0, ("--hx1k", "--package", "tq144")),
@@ -377,6 +392,7 @@ def build_board(circuit, board, out_dir, *, baud=115200, timeout=3600, keep=Fals
             + (f" --seed {int(seed)}" if seed is not None else ""))
     plan = platform.build(top, name="top", do_build=False, nextpnr_opts=opts,
                           synth_opts=device.synth_opts,
+                          script_after_read=device.synth_prelude,
                           script_after_synth="tee -q -o top.stat.json stat -json")
     tmp = _scratch_dir(out_dir)
     try:
@@ -446,7 +462,8 @@ def build_ooc(circuit, device_name, out_dir, *, timeout=3600, keep=False):
         text = rtlil.convert(circuit, name="top", emit_src=False)
         with open(os.path.join(tmp, "top.il"), "w") as f:
             f.write(text)
-        script = (f"read_rtlil top.il; {device.synth} {device.synth_opts} -top top; "
+        script = (f"read_rtlil top.il; {device.synth_prelude}; "
+                  f"{device.synth} {device.synth_opts} -top top; "
                   f"tee -q -o top.stat.json stat -json")
         t0 = time.perf_counter()
         _run([yosys.path, "-q", "-l", "top.rpt", "-p", script], tmp, env, timeout, ["top.rpt"],

@@ -292,6 +292,7 @@ class _Schedule:
         self._memo = {}                     # (key, operand ids) -> (operands, node)
         self._named = {}                    # id(node) -> (node, node in a signal)
         self._inverted = {}                 # id(bit) -> (bit, its complement's copy)
+        self._order = {}                    # id(node) -> (node, first-seen rank)
         self._n = 0
 
     def stage_of(self, level):
@@ -546,8 +547,13 @@ class _Schedule:
         return segs[0]
 
     def table(self, nodes, table, lo, hi):
-        """A leaf table indexed by the 1-bit ``nodes``: one logic level, or none for a
-        single bit (an AND-select) or a constant."""
+        """A leaf table indexed by the 1-bit ``nodes``: one LUT per result bit (one logic
+        level), or none for a single bit (an AND-select) or a constant.
+
+        Each result bit is one :meth:`bit_function`, built once for all tables: the tables
+        of two scores over the same hidden bits often have a bit in common (the XOR of two
+        of them, say); left to synthesis, the two LUTs become one driving both registers,
+        and the second register then needs a logic cell and a routing hop of its own."""
         nodes = [self.named(b) for b in nodes]      # each index bit is read per table bit
         if len(nodes) <= 1:
             if not nodes:
@@ -555,7 +561,34 @@ class _Schedule:
             b = nodes[0]
             return _Node(None if b.value is None else _table([b.value], table, lo, hi),
                          lo, hi, b.level, b.stage)
-        return self.op(nodes, lo, hi, lambda *v: _table(list(v), table, lo, hi))
+        shape = shape_for(lo, hi)
+        mask = (1 << shape.width) - 1
+        bits = [self.bit_function(nodes, [m for m, t in enumerate(table) if (t & mask) >> b & 1])
+                for b in range(shape.width)]
+        if shape.signed:
+            return self.join(bits, lo, hi, lambda *v: Cat(*v).as_signed())
+        return self.join(bits, lo, hi, lambda *v: Cat(*v))
+
+    def bit_function(self, nodes, ones):
+        """The bit ``index in ones`` of the index ``Cat(nodes)`` (1-bit nodes), reduced to
+        the index bits it depends on: a constant, one of the nodes itself, or one LUT built
+        once per function (the support in a fixed order, so equal functions meet)."""
+        n, ones = len(nodes), set(ones)
+        support = [i for i in range(n)
+                   if any((m in ones) != (m ^ 1 << i in ones) for m in range(1 << n))]
+        if not support:
+            return _const_node(int(0 in ones))
+        support.sort(key=lambda i: self._order.setdefault(id(nodes[i]), (nodes[i],
+                                                                        len(self._order)))[1])
+        sub = [nodes[i] for i in support]
+        # the function over the support: entry k sets support[j] to bit j of k (the others
+        # are irrelevant, so they are left at 0)
+        sub_ones = tuple(k for k in range(1 << len(sub))
+                         if sum(1 << support[j] for j in range(len(sub)) if k >> j & 1) in ones)
+        if len(sub) == 1 and sub_ones == (1,):
+            return sub[0]
+        return self.memo(("bit", sub_ones), sub, 0, 1,
+                         lambda *v: _lookup(Cat(*v), sub_ones), name=self._name("t"))
 
     def score(self, p, bits, name=None, invert=False):
         """Leaf tables of up to four hidden bits (grouped by the level that produces them),
@@ -608,34 +641,50 @@ class _Schedule:
         # s_k <= s_j is bit w of 2**w + s_k + ~s_j (~s_j over the common width w): the carry
         # out of a bare chain (no inverter in front: the complement is registered), taken
         # as a sum bit so that it is a LUT in the chain's last cell, packed with its
-        # flip-flop (a raw carry-out needs a feed-through cell and a hop to the flip-flop)
+        # flip-flop (a raw carry-out needs a feed-through cell and a hop to the flip-flop).
+        # Or, reading s_j itself and the complement of s_k, s_k > s_j is bit w of
+        # 2**w + s_j + ~s_k + 1 (the 1 is the chain's carry-in). Each pair takes the
+        # orientation that evens out how many chains read each score and each complement:
+        # a score read by all n - 1 chains is a net spread over the whole device.
         assert all(sc.lo >= 0 for sc in scores), "the all-pairs argmax compares biased scores"
         w = max(shape_for(sc.lo, sc.hi).width for sc in scores)
 
         def not_beats(na, b):
             return (Cat(b, C(0, w - len(b)), C(1, 1)) + na)[w]
-        kept_by = {}                        # (j, k), j < k: s_k <= s_j (j keeps k off)
+
+        def beats(a, nb):
+            return (Cat(a, C(0, w - len(a)), C(1, 1)) + nb + 1)[w]
+        raw, comp = [0] * n, [0] * n         # chains reading each score / its complement
+        kept_by = {}                        # (j, k), j < k: (bit, bit is s_k > s_j)
         for j in range(n - 1):
-            comp = self.complement(scores[j], w)
             for k in range(j + 1, n):
-                kept_by[j, k] = self.op([comp, scores[k]], 0, 1, not_beats,
-                                        name=f"amax_le_{k}_{j}")
+                flip = max(raw[j], comp[k]) < max(raw[k], comp[j])
+                if flip:
+                    raw[j], comp[k] = raw[j] + 1, comp[k] + 1
+                    bit = self.op([scores[j], self.complement(scores[k], w)], 0, 1, beats,
+                                  name=f"amax_gt_{k}_{j}")
+                else:
+                    raw[k], comp[j] = raw[k] + 1, comp[j] + 1
+                    bit = self.op([self.complement(scores[j], w), scores[k]], 0, 1,
+                                  not_beats, name=f"amax_le_{k}_{j}")
+                kept_by[j, k] = (bit, flip)
         wins = []
         for k in range(n):
-            # k wins when no j < k keeps it off (ties go to j) and k keeps off every j > k
-            held_off = [kept_by[j, k] for j in range(k)]
-            holds_off = [kept_by[k, j] for j in range(k + 1, n)]
-            wins.append(self._win(holds_off, held_off, f"amax_win{k}"))
+            # k wins when no j < k keeps it off (ties go to j) and k keeps off every j > k:
+            # the AND of these bits, each complemented where it says the opposite
+            held_off = [(b, not f) for b, f in (kept_by[j, k] for j in range(k))]
+            holds_off = [(b, f) for b, f in (kept_by[k, j] for j in range(k + 1, n))]
+            wins.append(self._win(holds_off + held_off, f"amax_win{k}"))
         width = (n - 1).bit_length()
         index = [self.reduce([wins[k] for k in range(n) if k >> b & 1], _any)
                  for b in range(width)]
         return self.join(index, 0, n - 1, lambda *v: Cat(*v))
 
-    def _win(self, true, false, name):
-        """AND of the ``true`` bits and the complements of the ``false`` bits: the first
-        level takes up to four of them per LUT (inverting inside it), later levels AND."""
-        ops = sorted([(b, False) for b in true] + [(b, True) for b in false],
-                     key=lambda t: -1 if t[0].level is None else t[0].level)
+    def _win(self, bits, name):
+        """AND of the ``(bit, inverted)`` pairs' bits, each complemented where ``inverted``:
+        the first level takes up to four of them per LUT (inverting inside it), later levels
+        AND."""
+        ops = sorted(bits, key=lambda t: -1 if t[0].level is None else t[0].level)
         groups = _groups(ops)
         first = [self.op([b for b, _ in g], 0, 1, lambda *v, inv=tuple(i for _, i in g):
                          Cat(*[~x if i else x for x, i in zip(v, inv)]).all(),
@@ -1067,12 +1116,18 @@ class ThresholdNetworkCircuit(wiring.Component):
         m.d.comb += [self.i.ready.eq(~inside[-1]),
                      take.eq(self.i.valid & self.i.ready),
                      give.eq(self.o.valid & self.o.ready)]
-        up, down, same = take & ~give, give & ~take, ~(take ^ give)
-        # as AND/OR terms, not a hold multiplexer: no clock enable is inferred (see
-        # _output_queue)
-        m.d.sync += inside.eq(up.replicate(depth) & Cat(C(1, 1), inside[:-1])
-                              | down.replicate(depth - 1) & inside[1:]
-                              | same.replicate(depth) & inside)
+        # Bit k moves up on take alone, down on give alone, else holds. First the choice by
+        # take (i.valid and inside[-1], with two count bits: one LUT4), then by give
+        # (o.valid, o.ready and the two choices: one LUT4), so no path is more than two
+        # LUTs deep; as AND/OR terms, not a hold multiplexer, so no clock enable is
+        # inferred (see _output_queue).
+        t, g = take.replicate(depth), give.replicate(depth)
+        shifted_in, shifted_out = Cat(C(1, 1), inside[:-1]), Cat(inside[1:], C(0, 1))
+        kept_if_given = Signal(depth)                  # next count if a vector leaves
+        kept_if_not = Signal(depth)                    # ... if none does
+        m.d.comb += [kept_if_given.eq(t & inside | ~t & shifted_out),
+                     kept_if_not.eq(t & shifted_in | ~t & inside)]
+        m.d.sync += inside.eq(g & kept_if_given | ~g & kept_if_not)
         valid = [take] + [Signal(name=f"s{k}_valid") for k in range(1, self._stages + 1)]
         m.d.sync += sched.regs
         m.d.sync += [v.eq(u) for u, v in zip(valid, valid[1:])]
