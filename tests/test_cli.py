@@ -237,6 +237,9 @@ def test_fold_beyond_the_feature_count(capsys, tmp_path, model_file):
         rc, _, err = _run(capsys, *argv, "--fold", 4)
         _assert_one_line_error(rc, err, "--fold 4 is outside 1..3", "3 input features")
         assert rc == 2 and not list(tmp_path.glob("hw*"))
+        rc, _, err = _run(capsys, *argv, "--fold", 0)
+        _assert_one_line_error(rc, err, "--fold: 0 is outside 1..n_features")
+        assert rc == 2 and not list(tmp_path.glob("hw*"))
     assert _run(capsys, "compile", model_file, "-o", tmp_path / "hw", "--fold", 3, "-q")[0] == 0
 
 

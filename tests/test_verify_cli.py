@@ -113,3 +113,15 @@ def test_verify_subset(tmp_path):
     assert sub.output.weights.shape == (net.n_scores, 3)
     assert (sub.hidden[0].thresholds == net.hidden[0].thresholds[:3]).all()
     assert main(["verify", str(path), "--engine", "pysim", "--subset", "7"]) == 2
+
+
+@pytest.mark.formal
+def test_verify_proof_without_verdict_exits_3(model, tmp_path, capsys):
+    # a timeout is not a counterexample: exit 3 (no verdict), not 1 (mismatch)
+    need("formal")
+    out = tmp_path / "r.json"
+    rc = main(["verify", model, "--engine", "formal", "--formal-timeout", "0.001", "--json",
+               str(out)])
+    assert rc == 3
+    d = json.loads(out.read_text())
+    assert d["status"] == "ERROR" and "did not finish within" in d["reason"] and not d["ok"]

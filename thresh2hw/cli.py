@@ -125,14 +125,16 @@ def _float_list(s):
     return tuple(_positive_float(t) for t in s.split(",") if t.strip())
 
 
-def _bits(lo, hi):
+def _bits(lo, hi, range_text=None):
+    """An integer in ``lo..hi``; ``range_text`` says the range where ``hi`` is only a
+    sanity bound (the real one depends on the model)."""
     def parse(s):
         try:
             v = int(s)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
         if not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"{v} is outside {lo}..{hi}")
+            raise argparse.ArgumentTypeError(f"{v} is outside {range_text or f'{lo}..{hi}'}")
         return v
     return parse
 
@@ -168,7 +170,7 @@ def _add_arch_options(p):
                         "(default 1; latency N+1); with --fold: cuts in the folded circuit's "
                         "tail after the first layer (default 0; latency C+1+N); otherwise "
                         "implies --arch pipelined")
-    g.add_argument("--fold", type=_bits(1, 10 ** 6), default=None, metavar="K",
+    g.add_argument("--fold", type=_bits(1, 10 ** 6, "1..n_features"), default=None, metavar="K",
                    help="folded: input features per cycle, 1..n_features (default 1; a "
                         "vector takes ceil(features/K) cycles); implies --arch folded")
     g.add_argument("--flow-control", choices=["stall", "credit"], default=None,

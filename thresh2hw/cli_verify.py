@@ -3,7 +3,8 @@
 Checks the circuit of a model file against the integer reference model with one or more
 engines: Amaranth's simulator, Verilator (compiled C++ harness), the post-synthesis iCE40 and
 ECP5 netlists with the vendor cell models, and a formal equivalence proof (SymbiYosys + yices).
-Exit 0 when every engine agrees with the reference, 1 on a mismatch or failed proof, 2 for
+Exit 0 when every engine agrees with the reference, 1 on a mismatch or failed proof, 3 when
+nothing disagreed but a proof gave no verdict (timeout, an induction that did not close), 2 for
 usage problems and missing tools.
 """
 import os
@@ -217,7 +218,7 @@ def cmd_verify(args, log):
     circuit = _build(net, args)
     latency = circuit.latency
     verilog = convert_verilog(circuit, TOP)
-    results, failed, vcd_done = list(skipped), False, False
+    results, failed, undecided, vcd_done = list(skipped), False, False, False
     for engine in engines:
         if engine == "formal":
             from .sim.formal import default_depth, prove_equivalent
@@ -238,7 +239,10 @@ def cmd_verify(args, log):
             results.append(d)
             log(f"[formal]   {r.status} in {r.seconds:.1f} s"
                 + (f": {r.reason}" if r.reason else ""))
-            failed |= not r.ok
+            if r.status in ("UNKNOWN", "ERROR"):    # no verdict (no counterexample either)
+                undecided = True
+            else:
+                failed |= not r.ok
             continue
         vecs = Q
         if QX is not None and (engine != "pysim" or len(QX) <= (1 << 12) + n_data):
@@ -278,7 +282,7 @@ def cmd_verify(args, log):
         log(f"[vcd]      no mismatch: {args.vcd} not written")
     if args.json:
         summary = results[0] if len(results) == 1 else {
-            "engine": args.engine, "ok": not failed,
+            "engine": args.engine, "ok": not (failed or undecided),
             "vectors": sum(r["vectors"] or 0 for r in results),
             "mismatches": sum(r["mismatches"] or 0 for r in results if r["mismatches"]),
             "vectors_per_s": None, "build_seconds": round(sum(r["build_seconds"] or 0
@@ -289,7 +293,7 @@ def cmd_verify(args, log):
                                 "latency": latency, "subset": args.subset,
                                 "architecture": getattr(circuit, "architecture",
                                                         "combinational")})
-    return 1 if failed else 0
+    return 1 if failed else 3 if undecided else 0
 
 
 def _write_vcd(path, engine, net, Q, index, verilog, circuit, args, log):
