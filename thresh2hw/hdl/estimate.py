@@ -191,9 +191,9 @@ def estimate_plan(net, plan, *, scheduled=False):
     if net.task == "multiclass":
         k = len(plan.scores)
         idx_w = max(1, (k - 1).bit_length())
-        if scheduled and k <= ALL_PAIRS_MAX:    # all pairs compared (on copies: a
-            # complement and two inverted copies per score), wins ANDed, index ORed
-            am = ((k * (k - 1) // 2 + 3 * k) * width + k * (1 + (k - 2) // 3)
+        if scheduled and k <= ALL_PAIRS_MAX:    # all pairs compared (on k registered
+            # complements), wins ANDed, index ORed
+            am = ((k * (k - 1) // 2 + k) * width + k * (1 + (k - 2) // 3)
                   + idx_w * (1 + k // 8))
         else:                       # tournament: compare + value mux + index mux
             am = (k - 1) * (width + width + idx_w)

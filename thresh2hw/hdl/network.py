@@ -628,9 +628,8 @@ class _Schedule:
 
     def argmax(self, scores):
         """Index of the largest score, the lowest index on ties. Up to :data:`ALL_PAIRS_MAX`
-        scores: two levels of copies of the scores and their complements
-        (:meth:`_argmax_operands`), then every pair compared at once (one carry-chain
-        level), each score's win as the AND of its comparisons and the index
+        scores: a level of registered complements, then every pair compared at once (one
+        carry-chain level), each score's win as the AND of its comparisons and the index
         bits as ORs of the wins (four-input levels), so no comparator feeds a multiplexer
         feeding another comparator. More scores: a tournament of compare-and-select levels
         (fewer comparators)."""
@@ -655,20 +654,19 @@ class _Schedule:
 
         def beats(a, nb):
             return (Cat(a, C(0, w - len(a)), C(1, 1)) + nb + 1)[w]
-        raws, comps = self._argmax_operands(scores, w)
         raw, comp = [0] * n, [0] * n         # chains reading each score / its complement
         kept_by = {}                        # (j, k), j < k: (bit, bit is s_k > s_j)
         for j in range(n - 1):
             for k in range(j + 1, n):
                 flip = max(raw[j], comp[k]) < max(raw[k], comp[j])
                 if flip:
-                    a, nb = raws[j][raw[j] % len(raws[j])], comps[k][comp[k] % len(comps[k])]
                     raw[j], comp[k] = raw[j] + 1, comp[k] + 1
-                    bit = self.op([a, nb], 0, 1, beats, name=f"amax_gt_{k}_{j}")
+                    bit = self.op([scores[j], self.complement(scores[k], w)], 0, 1, beats,
+                                  name=f"amax_gt_{k}_{j}")
                 else:
-                    na, b = comps[j][comp[j] % len(comps[j])], raws[k][raw[k] % len(raws[k])]
                     raw[k], comp[j] = raw[k] + 1, comp[j] + 1
-                    bit = self.op([na, b], 0, 1, not_beats, name=f"amax_le_{k}_{j}")
+                    bit = self.op([self.complement(scores[j], w), scores[k]], 0, 1,
+                                  not_beats, name=f"amax_le_{k}_{j}")
                 kept_by[j, k] = (bit, flip)
         wins = []
         for k in range(n):
@@ -681,29 +679,6 @@ class _Schedule:
         index = [self.reduce([wins[k] for k in range(n) if k >> b & 1], _any)
                  for b in range(width)]
         return self.join(index, 0, n - 1, lambda *v: Cat(*v))
-
-    def _argmax_operands(self, scores, w):
-        """Per score, the copies of it and of its complement (over ``w`` bits) that the
-        comparator chains read: two levels of copies, first the score and its complement,
-        then from each of those a plain copy and a complemented one (two of each: four
-        flip-flop sets that synthesis cannot merge back into one), so that every copy
-        feeds only two or three chains (a copy read by many chains spread over the device
-        is a long route into each of them). Between levels without a register cut the
-        copies are wires and inverters that synthesis folds away; the levels are there
-        either way, so that the schedule does not depend on the cuts."""
-        full = (1 << w) - 1
-
-        def copy(node):
-            return self.op([node], node.lo, node.hi, lambda v: v)
-
-        def flipped(node):
-            return self.op([node], full - node.hi, full - node.lo, lambda v: C(full, w) ^ v)
-        raws, comps = [], []
-        for sc in scores:
-            r, c = copy(sc), self.complement(sc, w)
-            raws.append([copy(r), flipped(c)])
-            comps.append([copy(c), flipped(r)])
-        return raws, comps
 
     def _win(self, bits, name):
         """AND of the ``(bit, inverted)`` pairs' bits, each complemented where ``inverted``:
