@@ -142,7 +142,7 @@ def test_lut_mapping_keeps_every_pipeline_stage_one_lut_deep(tmp_path):
     yosys = toolchain.find_tool("yosys").path
     device = fpga.DEVICES["up5k"]
     depths = []
-    for prelude in ("", device.synth_prelude + "; "):
+    for prelude in ("", fpga.synth_prelude(c) + "; "):
         subprocess.run([yosys, "-q", "-p", f"read_rtlil top.il; {prelude}{device.synth} "
                         f"{device.synth_opts} -top top; write_json n.json"],
                        cwd=tmp_path, check=True)
