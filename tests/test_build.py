@@ -354,30 +354,3 @@ def test_missed_timing_is_explained(tmp_path):
                                "board clock of 12.00 MHz")
     assert "--pipeline-stages" in str(exc) and len(exc.log_tail) == 1
 
-
-@pytest.mark.synth
-@needs_yosys
-def test_wide_link_registers_are_enabled_by_plain_flip_flop_copies(tmp_path, tiny):
-    # buf and hold (8 bits per request byte) take their clock enable from a global buffer;
-    # the flip-flop driving it must have no logic in front (its D is another flip-flop), so
-    # that the placer can put it next to the buffer's input
-    from amaranth.back import rtlil
-    from thresh2hw.hdl.board_top import UARTNetworkTop
-    net, _ = tiny
-    top = UARTNetworkTop(ThresholdNetworkCircuit(net), 868)
-    (tmp_path / "top.il").write_text(rtlil.convert(top, name="top", emit_src=False))
-    subprocess.run([toolchain.find_tool("yosys").path, "-q", "-p",
-                    "read_rtlil top.il; synth_ice40 -device u -top top; write_json n.json"],
-                   cwd=tmp_path, check=True)
-    cells = json.loads((tmp_path / "n.json").read_text())["modules"]["top"]["cells"]
-    driver = {b: c for c in cells.values() for p, bits in c["connections"].items()
-              if c["port_directions"].get(p) == "output" for b in bits}
-    n_bits = 8 * (top.request_bytes - 1)
-    for reg in ("buf", "hold"):
-        ffs = [c for name, c in cells.items() if name.startswith(reg + "_SB_DFF")]
-        assert len(ffs) == n_bits and all(c["type"] == "SB_DFFE" for c in ffs), reg
-        enable = {c["connections"]["E"][0] for c in ffs}
-        assert len(enable) == 1, reg
-        ff = driver[enable.pop()]
-        assert ff["type"].startswith("SB_DFF"), reg
-        assert driver[ff["connections"]["D"][0]]["type"].startswith("SB_DFF"), reg

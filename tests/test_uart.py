@@ -489,4 +489,4 @@ def test_uart_overhead_estimate_knows_the_lfsr_widths():
     from thresh2hw.hdl.estimate import uart_overhead
     for div in (4, 104, 217, 868, 1302, 10417):
         n = min(w for w in _LFSR_TAPS if 2 ** w - 1 >= div)
-        assert uart_overhead(3, 2, div) == (2 + 15 + 4 * n + 100, 32 + 17 + 4 * n + 115)
+        assert uart_overhead(3, 2, div) == (2 + 15 + 4 * n + 100, 32 + 17 + 4 * n + 112)

@@ -109,9 +109,8 @@ class UARTNetworkTop(wiring.Component):
         # -- received bytes. urx.o.payload holds a byte for a whole byte time (until the next
         # one is complete), so it is used where it is, and everything about a byte happens in
         # the cycles after its o.valid pulse: got (+1), got2 (+2, the frame FSM decides),
-        # shift (+3) and its copy take (+4, buf takes the byte), last (+5) and its copy load
-        # (+6, hold takes buf). (No reset on these pipeline registers: they follow urx,
-        # which has one.)
+        # shift (+3, buf takes the byte), last (+4, hold takes buf). (No reset on these
+        # pipeline registers: they follow urx, which has one.)
         m.d.comb += urx.o.ready.eq(1)
         byte = urx.o.payload
         got, got2 = Signal(reset_less=True), Signal(reset_less=True)
@@ -139,19 +138,12 @@ class UARTNetworkTop(wiring.Component):
             m.d.sync += collecting.eq(_sel([(in_frame, ~to_go.at_end)], is_sync))
 
         # -- request assembly: shift bytes in from the top; after n_in bytes byte 0 is at the
-        # LSBs. The wide registers (buf, hold: 8*n_in bits each) have clock enables (take,
-        # load) that drive a global buffer, and each of those is a plain copy of the flip-flop
-        # that decides (shift, last): with no logic in front of it, the placer can put it
-        # next to the buffer's input at the edge of the die (the deciding flip-flop sits with
-        # the UART logic; from there to the buffer was a 6.4 ns route on a UP5K). A frame
-        # whose last byte finds the holding register free is loaded for sure: nothing else
-        # can fill it in between.
+        # LSBs. The wide registers (buf, hold: 8*n_in bits each) have flip-flops as clock
+        # enables (shift, last). A frame whose last byte finds the holding register free is
+        # loaded for sure: nothing else can fill it in between.
         buf = Signal(8 * n_in, reset_less=True)
-        shift = Signal(reset_less=True)           # buf is to take the byte (+3)
-        take = Signal(reset_less=True)            # ... takes it (+4)
-        final = Signal(reset_less=True)           # the frame's last byte (+3)
-        final_r = Signal(reset_less=True)         # ... is in buf after this cycle (+4)
-        m.d.sync += [take.eq(shift), final_r.eq(final)]
+        shift = Signal(reset_less=True)           # buf takes the byte
+        final = Signal(reset_less=True)           # ... the frame's last one
         m.d.sync += self.framing_error.eq(self.framing_error | urx.framing_error)
         if getattr(net, "latches_input", False):
             # The (folded) circuit copies its input on transfer, so a holding register would
@@ -166,21 +158,20 @@ class UARTNetworkTop(wiring.Component):
             m.d.comb += [in_value.eq(buf[:len(in_value)]), net.i.valid.eq(full)]
             m.d.sync += [shift.eq(got2 & in_frame & ~full),
                          final.eq(got2 & in_frame & to_go.at_end & ~full & ~bad),
-                         full.eq(final_r | full & ~net.i.ready),
+                         full.eq(final | full & ~net.i.ready),
                          self.overrun.eq(self.overrun | blocked | urx.overrun)]
         else:
             hold = Signal(8 * n_in, reset_less=True)
             hold_valid = Signal()
-            last = Signal(reset_less=True)        # hold is to take buf (+5)
-            load = Signal(reset_less=True)        # ... takes it (+6)
+            last = Signal(reset_less=True)        # hold takes buf
             m.d.comb += [in_value.eq(hold[:len(in_value)]), net.i.valid.eq(hold_valid)]
             m.d.sync += [shift.eq(got2 & in_frame), final.eq(got2 & in_frame & to_go.at_end),
-                         last.eq(final_r & ~hold_valid), load.eq(last),
-                         hold_valid.eq(load | hold_valid & ~net.i.ready),
-                         self.overrun.eq(self.overrun | final_r & hold_valid | urx.overrun)]
-            with m.If(load):
+                         last.eq(final & ~hold_valid),
+                         hold_valid.eq(last | hold_valid & ~net.i.ready),
+                         self.overrun.eq(self.overrun | final & hold_valid | urx.overrun)]
+            with m.If(last):
                 m.d.sync += hold.eq(buf)
-        with m.If(take):
+        with m.If(shift):
             m.d.sync += buf.eq(Cat(buf[8:], byte) if n_in > 1 else byte)
 
         # -- reply. The prediction goes to `res` at once (freeing the network; o.ready is a

@@ -217,6 +217,6 @@ def uart_overhead(request_bytes, reply_bytes, divisor):
     # the two-tap LFSR widths of uart._LFSR_TAPS (not imported: this module has no Amaranth)
     widths = (2, 3, 4, 5, 6, 7, 9, 10, 11, 15, 17, 18, 20, 21, 22, 23)
     timer = min((n for n in widths if 2 ** n - 1 >= divisor), default=widths[-1])
-    ffs = 16 * (request_bytes - 1) + 17 * (reply_bytes - 1) + 4 * timer + 115
+    ffs = 16 * (request_bytes - 1) + 17 * (reply_bytes - 1) + 4 * timer + 112
     luts = (request_bytes - 1) + 15 * (reply_bytes - 1) + 4 * timer + 100
     return luts, ffs
