@@ -41,6 +41,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,34 @@ MODES = ("prove", "bmc")
 ENGINES = ("pdr", "kind")
 
 
+def _sum(terms, zero):
+    """The sum of ``terms`` as a balanced tree (a chain of ~1000 additions is deeper than
+    Python's recursion limit for Amaranth's shape inference)."""
+    terms = list(terms) or [zero]
+    while len(terms) > 1:
+        terms = [a + b for a, b in zip(terms[0::2], terms[1::2])] + terms[len(terms) & ~1:]
+    return terms[0]
+
+
+def _kill_session(sid):
+    """SIGKILL every process of session ``sid`` (sby starts each of its tools in a process
+    group of its own, so killing sby's group would leave them running)."""
+    pids = [sid]
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid:               # field 6 of stat: the session id
+                pids.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def spec_value(m, net, x):
     """Independent specification of ``net.forward`` on the list of unsigned input values
     ``x``: plain weighted sums with multipliers, comparisons and a sequential argmax."""
@@ -68,20 +97,17 @@ def spec_value(m, net, x):
     for l, layer in enumerate(net.hidden):
         bits = []
         for j, (row, t) in enumerate(zip(layer.weights.tolist(), layer.thresholds.tolist())):
-            acc = C(0, signed(2))
-            for w, v in zip(row, vals):
-                if w:
-                    acc = acc + C(w, signed(abs(w).bit_length() + 1)) * v
+            acc = _sum((C(w, signed(abs(w).bit_length() + 1)) * v
+                        for w, v in zip(row, vals) if w), C(0, signed(2)))
             h = Signal(name=f"spec_h{l}_{j}")
             m.d.comb += h.eq(acc >= t)
             bits.append(h)
         vals = bits
     scores = []
     for k, (row, c) in enumerate(zip(net.output.weights.tolist(), net.output.bias.tolist())):
-        acc = C(c, signed(abs(c).bit_length() + 1))
-        for v, h in zip(row, vals):
-            if v:
-                acc = acc + C(v, signed(abs(v).bit_length() + 1)) * h
+        acc = _sum([C(c, signed(abs(c).bit_length() + 1))]
+                   + [C(v, signed(abs(v).bit_length() + 1)) * h for v, h in zip(row, vals) if v],
+                   None)
         s = Signal(acc.shape(), name=f"spec_score{k}")
         m.d.comb += s.eq(acc)
         scores.append(s)
@@ -342,14 +368,22 @@ def prove_equivalent(net, dut_verilog, dut_top, *, latency, reference="spec", mo
             if witness:                   # turns a PDR counterexample into a trace
                 cmd += ["--witness", witness]
         t0 = time.perf_counter()
+        # in a process group of its own: on a timeout sby's solvers and the Yosys it started
+        # are killed with it (killing sby alone leaves them running)
+        proc = subprocess.Popen([*cmd, "-f", "equiv.sby"], cwd=work, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
         try:
-            proc = subprocess.run([*cmd, "-f", "equiv.sby"], cwd=work, env=env,
-                                  capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return ProofResult("formal", "ERROR", time.perf_counter() - t0, depth,
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException as exc:
+            _kill_session(proc.pid)
+            proc.communicate()                      # reaps it and closes the pipes
+            if not isinstance(exc, subprocess.TimeoutExpired):
+                raise
+            return ProofResult("formal", "TIMEOUT", time.perf_counter() - t0, depth,
                                reason=f"proof did not finish within {timeout} s", extra=info)
         secs = time.perf_counter() - t0
-        log = proc.stdout + proc.stderr
+        log = out + err
         tail = "\n".join(log.strip().splitlines()[-12:])
         pdr_fail = re.search(r"Output (\d+) of miter \S+ was asserted in frame (\d+)", log)
         if "DONE (PASS" in log and proc.returncode == 0:

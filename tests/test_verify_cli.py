@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """``thresh2hw verify``: engines, JSON keys, exhaustive, exit codes, VCD, missing tools."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -124,4 +125,47 @@ def test_verify_proof_without_verdict_exits_3(model, tmp_path, capsys):
                str(out)])
     assert rc == 3
     d = json.loads(out.read_text())
-    assert d["status"] == "ERROR" and "did not finish within" in d["reason"] and not d["ok"]
+    assert d["status"] == "TIMEOUT" and "did not finish within" in d["reason"] and not d["ok"]
+
+
+def test_exhaustive_yes_makes_pysim_check_every_input(tmp_path):
+    # 2^13 inputs: above pysim's automatic limit (2^12), so only an explicit yes covers them
+    from conftest import random_network
+    path, out = tmp_path / "m.json", tmp_path / "r.json"
+    random_network(np.random.default_rng(3), d=13, hidden=(3,), n_out=2, input_bits=1).save(path)
+    assert main(["verify", str(path), "--engine", "pysim", "--random", "0", "--json",
+                 str(out)]) == 0
+    assert not json.loads(out.read_text())["exhaustive"]
+    assert main(["verify", str(path), "--engine", "pysim", "--random", "0", "--exhaustive",
+                 "yes", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["exhaustive"] and d["vectors"] >= 1 << 13 and d["mismatches"] == 0
+
+
+def _tool_processes():
+    pids = set()
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if b"equiv.sby" in cmd or b"design_aiger" in cmd or b"yices" in cmd:
+            pids.add(int(entry))
+    return pids
+
+
+@pytest.mark.formal
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+def test_proof_timeout_leaves_no_tool_running(tmp_path):
+    # sby runs each tool in a process group of its own: a timeout must stop them all
+    import time
+    from conftest import random_network
+    need("formal")
+    path = tmp_path / "m.json"
+    random_network(np.random.default_rng(4), d=16, hidden=(24,), n_out=6,
+                   input_bits=8).save(path)
+    before = _tool_processes()
+    assert main(["verify", str(path), "--engine", "formal", "--formal-timeout", "2"]) == 3
+    time.sleep(0.5)
+    assert _tool_processes() - before == set()

@@ -139,6 +139,10 @@ def _bits(lo, hi, range_text=None):
     return parse
 
 
+#: A random seed: what numpy and scikit-learn both accept.
+_random_seed = _bits(0, 2 ** 32 - 1)
+
+
 def _test_fraction(s):
     try:
         v = float(s)
@@ -251,7 +255,8 @@ def _add_training_options(p):
                    help="keep sampled biases instead of the best bias per direction")
     g.add_argument("--solver", choices=["auto", "fast", "cvxpy"], default="auto",
                    help="Lasso solver: cvxpy+CLARABEL is the reference, fast the default")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--seed", type=_random_seed, default=0,
+                   help="random seed, 0..4294967295 (default 0)")
     g.add_argument("--input-bits", type=_bits(1, MAX_INPUT_BITS), default=8,
                    help=f"unsigned bits per input code, 1..{MAX_INPUT_BITS}")
     g.add_argument("--weight-bits", type=_bits(2, 16), default=6,
@@ -734,8 +739,8 @@ def build_parser():
                            help="also check N random vectors")
             s.add_argument("--no-adversarial", action="store_true",
                            help="skip all-zero/all-max and threshold-boundary vectors")
-            s.add_argument("--seed", type=int, default=0,
-                           help="seed of the random and adversarial vectors")
+            s.add_argument("--seed", type=_random_seed, default=0,
+                           help="seed of the random and adversarial vectors, 0..4294967295")
             s.add_argument("--vcd", metavar="FILE",
                            help="write a waveform of the run (default: none)")
             s.add_argument("--json", metavar="FILE",

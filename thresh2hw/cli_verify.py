@@ -39,11 +39,12 @@ def register(sub, common):
                    help="also check N random vectors (default 1000)")
     v.add_argument("--exhaustive", choices=["auto", "yes", "no"], default="auto",
                    help="check every input: auto = when the input space is at most 2^20 "
-                        "(compiled engines; pysim up to 2^12)")
+                        "(compiled engines; pysim up to 2^12, beyond that only with yes)")
     v.add_argument("--backpressure", type=float, default=None, metavar="P",
                    help="simulation engines: probability of o__ready low and of an input "
                         "bubble in each cycle (seeded; default 0)")
-    v.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
+    v.add_argument("--seed", type=_cli._random_seed, default=0,
+                   help="seed of the random vectors, 0..4294967295")
     v.add_argument("--subset", type=int, default=None, metavar="K",
                    help="check the sub-model of the first K first-layer neurons (the next "
                         "layer restricted to them) instead of the whole network: makes "
@@ -239,13 +240,14 @@ def cmd_verify(args, log):
             results.append(d)
             log(f"[formal]   {r.status} in {r.seconds:.1f} s"
                 + (f": {r.reason}" if r.reason else ""))
-            if r.status in ("UNKNOWN", "ERROR"):    # no verdict (no counterexample either)
+            if r.status in ("UNKNOWN", "TIMEOUT"):  # no verdict (no counterexample either)
                 undecided = True
             else:
                 failed |= not r.ok
             continue
         vecs = Q
-        if QX is not None and (engine != "pysim" or len(QX) <= (1 << 12) + n_data):
+        if QX is not None and (engine != "pysim" or args.exhaustive == "yes"
+                               or len(QX) <= (1 << 12) + n_data):
             vecs = QX
         kind = "all inputs" if vecs is QX else "vectors"
         run_kw = dict(bubbles=args.backpressure, stalls=args.backpressure, seed=args.seed)
