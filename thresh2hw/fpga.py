@@ -217,8 +217,10 @@ def check_fit(est, device, *, margin=1.0):
     if est.luts <= limit and est.ffs <= device.ffs:
         return
     worst = max(est.layers, key=lambda l: l.luts)
-    bigger = [d.name for d in DEVICES.values()
-              if d.family == device.family and d.luts > est.luts]
+    bigger = ([d.name for d in DEVICES.values()
+               if d.family == device.family and d.luts > est.luts]
+              or [f"{d.name} ({d.family.upper()})" for d in DEVICES.values()
+                  if d.luts > est.luts])
     raise DesignTooLarge(
         f"the design needs about {est.luts} LUTs and {est.ffs} FFs (plan estimate; largest "
         f"part {worst.name}: {worst.luts} LUTs for {worst.neurons} neurons) but {device.name} "

@@ -960,7 +960,8 @@ class ThresholdNetworkCircuit(wiring.Component):
         if self._arch == "pipelined":
             return {"pipeline_stages": self._stages, "flow_control": self._bp, **share}
         if self._arch == "folded":
-            return {"fold": self._fold}
+            tail = {"pipeline_stages": self._stages} if self._stages else {}
+            return {"fold": self._fold, **tail}
         return share
 
     @property
