@@ -596,3 +596,10 @@ def test_stage_and_model_path_messages(tmp_path, capsys, model_file):
             assert needle in err, err
         else:
             assert err.count("nope.json") == 1, err
+
+
+def test_unknown_option_points_to_the_subcommand_help(capsys, model_file, tmp_path):
+    rc, _, err = _run(capsys, "compile", model_file, "-o", tmp_path / "hw", "--bogus", 1)
+    _assert_one_line_error(rc, err, "unrecognized arguments: --bogus 1",
+                           "see 'thresh2hw compile --help'")
+    assert rc == 2 and not list(tmp_path.glob("hw*"))

@@ -786,7 +786,10 @@ def main(argv=None):
 def _main(argv):
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:                           # name the subcommand's help, not the top level
+            sub = f"{parser.prog} {args.command}" if args.command else parser.prog
+            raise UserError(f"unrecognized arguments: {' '.join(extra)} (see '{sub} --help')")
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2
