@@ -861,6 +861,11 @@ def _output_queue(m, depth, w_data, w_en, o):
     shift = Signal()
     m.d.comb += shift.eq(~o.valid | o.ready)
     for k in range(depth):
+        # Behind the head, o.ready alone selects: with the head empty every entry is (the
+        # valid bits are a thermometer code), and then moving and holding give the same
+        # values. So these entries need no shared shift LUT between o.ready and them, whose
+        # output would fan out to every entry (a routing hop in the queue's write path).
+        sel = shift if k == 0 else o.ready
         above_v = vals[k + 1] if k + 1 < depth else C(0, 1)
         above = ents[k + 1] if k + 1 < depth else w_data
         below_v = vals[k - 1] if k else C(1, 1)
@@ -871,11 +876,11 @@ def _output_queue(m, depth, w_data, w_en, o):
         held = Mux(vals[k], ents[k], w_data) if k else ents[0]
         moved_v = above_v | w_en & (vals[k] if k else C(1, 1))
         held_v = vals[k] | w_en & below_v
-        m.d.sync += ents[k].eq(Mux(shift, moved, held))
+        m.d.sync += ents[k].eq(Mux(sel, moved, held))
         # Valid bits have a reset, and an iCE40 flip-flop's synchronous reset acts only
         # with its clock enable, so an inferred enable would cost a LUT in front of it:
         # these are written without a hold term (the head: ~shift implies o.valid).
-        m.d.sync += vals[k].eq(Mux(shift, moved_v, held_v) if k else ~shift | moved_v)
+        m.d.sync += vals[k].eq(Mux(sel, moved_v, held_v) if k else ~shift | moved_v)
 
 
 class ThresholdNetworkCircuit(wiring.Component):
