@@ -302,3 +302,42 @@ def test_equal_table_bits_are_one_signal():
     first = repr(a).split(")")[0]                     # "(cat (sig tK"
     assert first.startswith("(cat (sig t") and repr(b).startswith("(s " + first + ")")
     assert repr(a).count("(sig t") == 3 and repr(b).count(first[5:]) == 1
+
+
+def test_eight_bit_argmax_with_top_bits_split_off_exhaustively():
+    """Biased scores eight bits wide: the chains compare seven bits and a LUT puts the top
+    bits in front. Scores whose top bit varies, is always 0 (s3) or always 1 (s2) (so one
+    pair's order is a constant), with ties, on every input, in every scheduled form."""
+    W = np.array([[3, -5], [-7, 2], [6, -6], [-1, 1], [12, -3], [-2, -9], [5, 7], [-4, 4],
+                  [1, -2], [-3, 3]])
+    T = np.array([0, -40, 1, 0, 100, -150, 200, -1, -61, 31])
+    V = np.array([[30, 30, 30, 30, 30, 0, 0, 0, 0, 0],
+                  [-30, -30, -30, 10, 10, 10, 10, 10, 10, 10],
+                  [1, -1, 2, -2, 0, 0, 1, 0, 0, -1],
+                  [5, 5, 5, 5, 5, 5, 5, 5, 5, 5],
+                  [0, 0, 0, 0, 0, 30, 30, 30, 30, 30],
+                  [-10, 20, -10, 20, -10, 20, -10, 20, -10, 20]])
+    c = np.array([-8, 75, 117, 27, 21, 67])
+    net = IntegerNetwork(task="multiclass", input_bits=5, hidden=(ThresholdLayer(W, T),),
+                         output=OutputLayer(V, c))
+    plan = build_circuit(net, architecture="pipelined", pipeline_stages="max").plan
+    bias = -min(p.lo for p in plan.scores)
+    ranges = [(p.lo + bias, p.hi + bias) for p in plan.scores]
+    assert 128 <= max(hi for _, hi in ranges) < 256                 # w = 8
+    assert ranges[2][0] >= 128 and ranges[3][1] < 128
+    assert sum(lo < 128 <= hi for lo, hi in ranges) == 4
+    Q = np.array([[a, b] for a in range(32) for b in range(32)])
+    S = (Q @ W.T >= T).astype(int) @ V.T + c
+    assert ((S == S.max(axis=1, keepdims=True)).sum(axis=1) > 1).sum() >= 10   # ties
+    for arch, params in [("pipelined", {"pipeline_stages": 2}),
+                         ("pipelined", {"pipeline_stages": "max"}),
+                         ("pipelined", {"pipeline_stages": "max", "flow_control": "credit"}),
+                         ("folded", {"fold": 1, "pipeline_stages": "max"})]:
+        res = check_circuit(net, Q, architecture=arch, **params)
+        assert res.mismatches == 0, (arch, params, res.first_mismatch)
+    # the circuit of a network with score 2 one higher disagrees with this reference
+    bad = IntegerNetwork(task="multiclass", input_bits=5, hidden=net.hidden,
+                         output=OutputLayer(V, c + np.eye(6, dtype=int)[2]))
+    res = check_circuit(net, Q, circuit=build_circuit(bad, architecture="pipelined",
+                                                     pipeline_stages="max"))
+    assert res.mismatches > 0

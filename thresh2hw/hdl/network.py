@@ -648,12 +648,28 @@ class _Schedule:
         # a score read by all n - 1 chains is a net spread over the whole device.
         assert all(sc.lo >= 0 for sc in scores), "the all-pairs argmax compares biased scores"
         w = max(shape_for(sc.lo, sc.hi).width for sc in scores)
+        # An iCE40 logic tile holds eight cells: an 8-bit chain and its result cell would
+        # cross into the next tile (a 1.2 ns hop on a UP5K). Then the chains compare the low
+        # seven bits and a LUT after them puts the top bits in front:
+        # s_k <= s_j iff t_k < t_j, or t_k == t_j and the low bits compare so.
+        split = w == 8
+        cw = w - 1 if split else w                     # bits compared by the chains
+
+        def low(v):
+            v = v[:cw]
+            return Cat(v, C(0, cw - len(v)))
 
         def not_beats(na, b):
-            return (Cat(b, C(0, w - len(b)), C(1, 1)) + na)[w]
+            return (Cat(low(b), C(1, 1)) + low(na))[cw]
 
         def beats(a, nb):
-            return (Cat(a, C(0, w - len(a)), C(1, 1)) + nb + 1)[w]
+            return (Cat(low(a), C(1, 1)) + low(nb) + 1)[cw]
+
+        def top(node):
+            """Bit w - 1 of ``node``: (its node or None, its value when constant)."""
+            if node.hi < 1 << (w - 1) or node.lo >= 1 << (w - 1):
+                return None, int(node.lo >= 1 << (w - 1))
+            return self.join([node], 0, 1, lambda v: v[w - 1]), None
         raw, comp = [0] * n, [0] * n         # chains reading each score / its complement
         kept_by = {}                        # (j, k), j < k: (bit, bit is s_k > s_j)
         for j in range(n - 1):
@@ -661,13 +677,29 @@ class _Schedule:
                 flip = max(raw[j], comp[k]) < max(raw[k], comp[j])
                 if flip:
                     raw[j], comp[k] = raw[j] + 1, comp[k] + 1
-                    bit = self.op([scores[j], self.complement(scores[k], w)], 0, 1, beats,
-                                  name=f"amax_gt_{k}_{j}")
+                    sj, sk = scores[j], self.complement(scores[k], w)
+                    bit = self.op([sj, sk], 0, 1, beats, name=f"amax_gt_{k}_{j}")
                 else:
                     raw[k], comp[j] = raw[k] + 1, comp[j] + 1
-                    bit = self.op([self.complement(scores[j], w), scores[k]], 0, 1,
-                                  not_beats, name=f"amax_le_{k}_{j}")
+                    sj, sk = self.complement(scores[j], w), scores[k]
+                    bit = self.op([sj, sk], 0, 1, not_beats, name=f"amax_le_{k}_{j}")
                 kept_by[j, k] = (bit, flip)
+                if not split:
+                    continue
+                # the top bits from the operands this pair reads (a complement's is ~t)
+                (tj, cj), (tk, ck) = top(sj), top(sk)
+                inv_j, inv_k = not flip, flip
+                if tj is None and tk is None:           # both constant
+                    t_j, t_k = cj ^ inv_j, ck ^ inv_k
+                    if t_j != t_k:
+                        kept_by[j, k] = (_const_node(int(t_j > t_k)), False)
+                    continue
+
+                def kept(a, b, c, inv_j=inv_j, inv_k=inv_k, flip=flip):
+                    a, b = (~a if inv_j else a), (~b if inv_k else b)
+                    return a & ~b | ~(a ^ b) & (~c if flip else c)
+                ops = [tj or _const_node(cj), tk or _const_node(ck), bit]
+                kept_by[j, k] = (self.op(ops, 0, 1, kept, name=f"amax_kept_{k}_{j}"), False)
         wins = []
         for k in range(n):
             # k wins when no j < k keeps it off (ties go to j) and k keeps off every j > k:
@@ -1105,8 +1137,12 @@ class ThresholdNetworkCircuit(wiring.Component):
                                       for k in range(1, self._stages + 1)]
             with m.If(en):
                 m.d.sync += sched.regs
-                m.d.sync += [v.eq(u) for u, v in zip(valid, valid[1:])]
                 m.d.sync += [out.eq(result.value), self.o.valid.eq(valid[-1])]
+            # The stage valid bits have a reset, and an iCE40 flip-flop's synchronous reset
+            # acts only with its clock enable: an enable would need a LUT merging en with
+            # the reset in front of them (a path from the reset flip-flop across the die).
+            # As AND/OR terms, not a hold multiplexer, no enable is inferred.
+            m.d.sync += [v.eq(en & u | ~en & v) for u, v in zip(valid, valid[1:])]
             return m
         # Free-running stages (no clock enable to fan out to every register) into an output
         # queue with a slot reserved for every vector in flight: a vector is accepted only
