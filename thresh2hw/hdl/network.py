@@ -1137,12 +1137,8 @@ class ThresholdNetworkCircuit(wiring.Component):
                                       for k in range(1, self._stages + 1)]
             with m.If(en):
                 m.d.sync += sched.regs
+                m.d.sync += [v.eq(u) for u, v in zip(valid, valid[1:])]
                 m.d.sync += [out.eq(result.value), self.o.valid.eq(valid[-1])]
-            # The stage valid bits have a reset, and an iCE40 flip-flop's synchronous reset
-            # acts only with its clock enable: an enable would need a LUT merging en with
-            # the reset in front of them (a path from the reset flip-flop across the die).
-            # As AND/OR terms, not a hold multiplexer, no enable is inferred.
-            m.d.sync += [v.eq(en & u | ~en & v) for u, v in zip(valid, valid[1:])]
             return m
         # Free-running stages (no clock enable to fan out to every register) into an output
         # queue with a slot reserved for every vector in flight: a vector is accepted only
