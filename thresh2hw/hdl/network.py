@@ -629,7 +629,8 @@ class _Schedule:
     def argmax(self, scores):
         """Index of the largest score, the lowest index on ties. Up to :data:`ALL_PAIRS_MAX`
         scores: a level of registered complements, then every pair compared at once (one
-        carry-chain level), each score's win as the AND of its comparisons and the index
+        carry-chain level; for 8-bit scores a 7-bit chain and a LUT for the top bits), each
+        score's win as the AND of its comparisons and the index
         bits as ORs of the wins (four-input levels), so no comparator feeds a multiplexer
         feeding another comparator. More scores: a tournament of compare-and-select levels
         (fewer comparators)."""
