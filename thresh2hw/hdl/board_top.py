@@ -191,11 +191,17 @@ class UARTNetworkTop(wiring.Component):
         obuf = Signal(8 * (n_out + 1), reset_less=True)
         pending = Signal(n_out + 1, reset_less=True)
         busy = pending[0]
-        m.d.comb += [net.o.ready.eq(~res_valid), utx.i.valid.eq(busy),
+        # net.o.ready comes from a flip-flop of its own that always equals res_valid (each
+        # holds itself, so synthesis cannot merge the two): the network reads it every
+        # cycle in its credit count and queue, and res_valid sits with the UART logic (a
+        # 3 ns route from there into the network on a ULX3S-85F)
+        res_full = Signal()
+        m.d.comb += [net.o.ready.eq(~res_full), utx.i.valid.eq(busy),
                      utx.i.payload.eq(obuf[:8])]
         tick = utx.i.ready
         # res_valid: set on a take, cleared when obuf takes res (a tick while not busy)
-        m.d.sync += res_valid.eq(take | res_valid & ~(tick & ~busy))
+        m.d.sync += [res_valid.eq(take | res_valid & ~(tick & ~busy)),
+                     res_full.eq(take | res_full & ~(tick & ~busy))]
         new = Cat(C(REPLY_BYTE, 8), res)
         with m.If(tick):
             m.d.sync += [
