@@ -248,15 +248,20 @@ def test_one_sided_neurons_against_constants_exhaustively():
         assert check_circuit(net, Q, architecture=arch, **params).mismatches == 0, arch
 
 
+#: A 2-feature first layer with mixed-sign and shifted (CSD) terms, thresholds at and around
+#: the range ends of 5-bit inputs; every neuron fires and rests on some input.
+_MIXED_W = np.array([[3, -5], [-7, 2], [6, -6], [-1, 1], [12, -3], [-2, -9], [5, 7], [-4, 4],
+                     [1, -2], [-3, 3]])
+_MIXED_T = np.array([0, -40, 1, 0, 100, -150, 200, -1, -61, 31])
+
+
 def test_mixed_sign_neurons_and_wide_argmax_exhaustively():
     """The scheduled neuron adds the complements of its negative inputs (and compares with a
     constant), the all-pairs argmax compares bare carry chains on registered complements, and
     with cuts half of the scores read complemented copies of the hidden bits: every input of
     a 2-feature, 5-bit network with mixed-sign and shifted (CSD) terms, thresholds at and
     around the range ends, and six classes, in every scheduled form."""
-    W = np.array([[3, -5], [-7, 2], [6, -6], [-1, 1], [12, -3], [-2, -9], [5, 7], [-4, 4],
-                  [1, -2], [-3, 3]])
-    T = np.array([0, -40, 1, 0, 100, -150, 200, -1, -61, 31])
+    W, T = _MIXED_W, _MIXED_T
     V = (np.arange(60).reshape(6, 10) * 7) % 11 - 5
     net = IntegerNetwork(task="multiclass", input_bits=5, hidden=(ThresholdLayer(W, T),),
                          output=OutputLayer(V, np.array([0, 2, -3, 1, 0, -1])))
@@ -308,9 +313,7 @@ def test_eight_bit_argmax_with_top_bits_split_off_exhaustively():
     """Biased scores eight bits wide: the chains compare seven bits and a LUT puts the top
     bits in front. Scores whose top bit varies, is always 0 (s3) or always 1 (s2) (so one
     pair's order is a constant), with ties, on every input, in every scheduled form."""
-    W = np.array([[3, -5], [-7, 2], [6, -6], [-1, 1], [12, -3], [-2, -9], [5, 7], [-4, 4],
-                  [1, -2], [-3, 3]])
-    T = np.array([0, -40, 1, 0, 100, -150, 200, -1, -61, 31])
+    W, T = _MIXED_W, _MIXED_T
     V = np.array([[30, 30, 30, 30, 30, 0, 0, 0, 0, 0],
                   [-30, -30, -30, 10, 10, 10, 10, 10, 10, 10],
                   [1, -1, 2, -2, 0, 0, 1, 0, 0, -1],

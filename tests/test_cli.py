@@ -603,3 +603,20 @@ def test_unknown_option_points_to_the_subcommand_help(capsys, model_file, tmp_pa
     _assert_one_line_error(rc, err, "unrecognized arguments: --bogus 1",
                            "see 'thresh2hw compile --help'")
     assert rc == 2 and not list(tmp_path.glob("hw*"))
+
+
+@pytest.mark.parametrize("cmd", ["simulate", "verify", "train"])
+def test_seed_outside_what_numpy_and_scikit_learn_take(capsys, tmp_path, model_file, blobs_csv,
+                                                       cmd):
+    first = {"simulate": [model_file, blobs_csv], "verify": [model_file],
+             "train": [blobs_csv, "-o", tmp_path / "m.json"]}[cmd]
+    for seed in (-1, 2 ** 32):
+        rc, _, err = _run(capsys, cmd, *first, "--seed", seed)
+        _assert_one_line_error(rc, err, f"--seed: {seed} is outside 0..4294967295")
+        assert rc == 2 and not (tmp_path / "m.json").exists()
+    if cmd == "train":                  # nextpnr's seed: a signed 32-bit integer
+        for seed in (-1, 2 ** 31):
+            rc, _, err = _run(capsys, "build", model_file, "--board", "icebreaker", "-o",
+                              tmp_path / "b", "--seed", seed)
+            _assert_one_line_error(rc, err, f"--seed: {seed} is outside 0..2147483647")
+            assert rc == 2 and not (tmp_path / "b").exists()

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from .cli import (UserError, _add_arch_options, _arch_params, _check_writable_file,
+from .cli import (UserError, _add_arch_options, _arch_params, _bits, _check_writable_file,
                   _cli_terms, _load_model, _reject_unused, _write_json)
 
 __all__ = ["register", "cmd_build", "cmd_report", "predict_on_board"]
@@ -43,11 +43,8 @@ def _count(s):
     return v
 
 
-def _seed(s):
-    v = _count(s)
-    if v >= 1 << 31:
-        raise argparse.ArgumentTypeError(f"{v} is above 2147483647")
-    return v
+#: nextpnr's placement seed
+_seed = _bits(0, 2 ** 31 - 1)
 
 
 def register(sub, common):

@@ -66,7 +66,6 @@ class Device:
         return ""
 
 
-
 def synth_prelude(circuit):
     """Yosys commands run before the synthesis command: for a pipelined circuit, the LUT
     mapping script :data:`ABC9_SCRIPT`; for the others Yosys's default (empty)."""

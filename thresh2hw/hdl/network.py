@@ -25,15 +25,18 @@ valid/ready stream interface and all bit-exact to :meth:`IntegerNetwork.forward`
       hidden bits (halving their fanout);
     - the argmax (up to ``ALL_PAIRS_MAX`` biased, non-negative scores) registers each
       score's complement (a level), compares all pairs at once as bare carry chains
-      (``s_k <= s_j`` is a sum bit of ``2**w + s_k + ~s_j``, a level), ANDs each score's
-      wins in four-input levels and ORs the index bits in four-input levels.
+      (``s_k <= s_j`` is a sum bit of ``2**w + s_k + ~s_j`` or of ``2**w + s_j + ~s_k + 1``,
+      whichever evens out the fanout; for 8-bit scores 7-bit chains, one iCE40 tile, and
+      a LUT level for the top bits), ANDs each score's wins in four-input levels and ORs
+      the index bits in four-input levels.
 
     ``N`` register cuts are placed after the
     levels ``round(i·L/(N+1))``, ``i = 1..N``, ``L`` being the deepest level, so the cuts are
     spread evenly through the adder trees and across layer boundaries; a value consumed past
     a cut is registered there (values skipping several cuts get delay registers, shared by
     all their consumers). ``initiation_interval = 1``. The data registers have no reset (only
-    the valid bits do), and bits that are constant over a value's range are not registered. ``N = 0`` is the combinational circuit (latency 1). Back-pressure:
+    the valid bits do), and bits that are constant over a value's range are not
+    registered. ``N = 0`` is the combinational circuit (latency 1). Back-pressure:
 
     ``flow_control="stall"`` (default)
         A global stall: every stage register and valid bit holds while ``o.valid & ~o.ready``;
@@ -46,8 +49,9 @@ valid/ready stream interface and all bit-exact to :meth:`IntegerNetwork.forward`
         queue, so none is ever dropped; ``i.ready`` is a flip-flop (the top bit of the
         credit count, kept as an ``N + 3``-bit thermometer code), not a function of
         ``o.ready``. Costs one cycle of latency, ``(N + 2) * (output bits + 1)`` queue
-        flip-flops and the ``N + 3`` count bits. (k-induction with a fixed-latency scoreboard cannot prove a queue, whose
-        backlog a steady stream never drains; PDR proves it.)
+        flip-flops and the ``N + 3`` count bits. (k-induction with a fixed-latency
+        scoreboard cannot prove a queue, whose backlog a steady stream never drains; PDR
+        proves it.)
 ``"folded"``, ``fold=K`` (K ≥ 1, default 1), ``pipeline_stages=N`` (default 0, or ``"max"``)
     The input vector is latched on transfer, then the first layer is computed over
     ``C = ceil(n_features / K)`` cycles, ``K`` features per cycle: for every first-layer
@@ -181,20 +185,6 @@ def _lookup(x, ones):
         zeros = [m for m in range(n) if m not in ones]
         return ~Cat(*[x == m for m in zeros]).any()
     return Cat(*[x == m for m in ones]).any()
-
-
-def _table(index_bits, table, lo, hi):
-    """``table[Cat(index_bits)]`` as a value of shape ``shape_for(lo, hi)``: a constant leaf
-    table, one LUT per result bit for up to four index bits (:func:`_lookup`); a 1-bit index
-    is an AND-select."""
-    shape = shape_for(lo, hi)
-    if not index_bits:
-        return C(table[0], shape)
-    if len(index_bits) == 1:
-        return Mux(index_bits[0], C(table[1], shape), C(table[0], shape))
-    w, x = shape.width, Cat(*index_bits)
-    v = Cat(*[_lookup(x, [k for k, t in enumerate(table) if t >> b & 1]) for b in range(w)])
-    return v.as_signed() if shape.signed else v
 
 
 def _score(m, name, p, bits):
@@ -558,9 +548,10 @@ class _Schedule:
         if len(nodes) <= 1:
             if not nodes:
                 return _const_node(table[0])
-            b = nodes[0]
-            return _Node(None if b.value is None else _table([b.value], table, lo, hi),
-                         lo, hi, b.level, b.stage)
+            b, shape = nodes[0], shape_for(lo, hi)
+            value = None if b.value is None else Mux(b.value, C(table[1], shape),
+                                                     C(table[0], shape))
+            return _Node(value, lo, hi, b.level, b.stage)
         shape = shape_for(lo, hi)
         mask = (1 << shape.width) - 1
         bits = [self.bit_function(nodes, [m for m, t in enumerate(table) if (t & mask) >> b & 1])
